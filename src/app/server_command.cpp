@@ -1,0 +1,177 @@
+#include "app/server_command.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/log.hpp"
+#include "http/api.hpp"
+#include "http/server.hpp"
+#include "http/task_watcher.hpp"
+#include "storage/task_store.hpp"
+#include "worker/worker_pool.hpp"
+
+namespace conveyor {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// SQLite and PostgreSQL calls block, so they get threads of their own.
+constexpr int kDatabaseThreads = 4;
+constexpr Millis kLongPollCheckInterval{200};
+// Room in a request body for the JSON around the text: every byte of text
+// may take up to six bytes when escaped (\u0000).
+constexpr std::uint64_t kEnvelopeBytes = 64 * 1024;
+
+std::string_view ModeName(ServerMode mode) {
+    switch (mode) {
+        case ServerMode::kServe:
+            return "serve";
+        case ServerMode::kApi:
+            return "api";
+        case ServerMode::kWorker:
+            return "worker";
+        case ServerMode::kMigrate:
+            return "migrate";
+    }
+    return "serve";
+}
+
+WorkerPool::Options MakeWorkerOptions(const Settings& settings) {
+    WorkerPool::Options options;
+    options.concurrency = settings.concurrency;
+    options.simulated_delay = settings.simulated_delay;
+    options.lease = settings.lease;
+    options.retry_base = settings.retry_base;
+    options.retry_cap = settings.retry_cap;
+    options.task_timeout = settings.task_timeout;
+    options.cancel_poll = std::min(Millis{500}, std::max(Millis{50}, settings.lease / 6));
+    options.reap_interval = std::min(Millis{1000}, std::max(Millis{100}, settings.lease / 4));
+    return options;
+}
+
+}  // namespace
+
+int RunServerCommand(ServerMode mode, const Settings& settings) {
+    auto opened = OpenTaskStore(settings.database);
+    if (!opened.ok()) {
+        log::Error("main", "cannot open the database",
+                   {{"database", settings.database}, {"error", opened.status().message()}});
+        return 1;
+    }
+    std::unique_ptr<TaskStore> store = std::move(opened).value();
+    if (const Status migrated = store->Migrate(); !migrated.ok()) {
+        log::Error("main", "database migration failed", {{"error", migrated.message()}});
+        return 1;
+    }
+    if (mode == ServerMode::kMigrate) {
+        log::Info("main", "database schema is up to date", {{"database", settings.database}});
+        return 0;
+    }
+    auto cursor_key = store->CursorKey();
+    if (!cursor_key.ok()) {
+        log::Error("main", "cannot read the cursor key", {{"error", cursor_key.status().message()}});
+        return 1;
+    }
+
+    const int io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    asio::io_context io(io_threads);
+    asio::thread_pool db_pool(kDatabaseThreads);
+    asio::thread_pool cpu_pool(static_cast<std::size_t>(io_threads));
+
+    http::TaskWatcher watcher(asio::make_strand(io), db_pool, *store, kLongPollCheckInterval);
+    std::unique_ptr<WorkerPool> workers;
+    if (mode == ServerMode::kServe || mode == ServerMode::kWorker) {
+        workers = std::make_unique<WorkerPool>(
+            io.get_executor(), db_pool, cpu_pool, *store, MakeWorkerOptions(settings),
+            [&watcher](const std::string& task_id) { watcher.NotifyFinished(task_id); });
+    }
+
+    http::ApiHooks hooks;
+    if (workers) {
+        hooks.on_submitted = [&workers] { workers->Wake(); };
+        hooks.on_cancelled = [&workers](const std::string& task_id) {
+            workers->CancelLocal(task_id);
+        };
+    }
+    http::SubmissionLimits limits;
+    limits.max_text_bytes = settings.max_text_bytes;
+    limits.default_max_attempts = settings.max_attempts;
+    limits.fault_injection = settings.enable_fault_injection;
+    http::Api api(*store, db_pool, watcher, *cursor_key, limits, std::move(hooks));
+
+    http::ServerLimits server_limits;
+    server_limits.max_body_bytes = static_cast<std::uint64_t>(settings.max_text_bytes) * 6 +
+                                   kEnvelopeBytes;
+    std::unique_ptr<http::HttpServer> server;
+    if (mode == ServerMode::kServe || mode == ServerMode::kApi) {
+        server = std::make_unique<http::HttpServer>(io.get_executor(), api, server_limits);
+        auto bound = server->Listen(settings.listen);
+        if (!bound.ok()) {
+            log::Error("main", "cannot listen", {{"error", bound.status().message()}});
+            return 1;
+        }
+        server->Start();
+        watcher.Start();
+        log::Info("http", "listening",
+                  {{"address", server->BoundHost()},
+                   {"port", static_cast<int>(server->BoundPort())},
+                   {"mode", ModeName(mode)}});
+        log::Info("http", "authentication is off: every client is accepted as one tenant");
+    }
+    if (workers) {
+        workers->Start();
+    }
+    if (settings.enable_fault_injection) {
+        log::Warn("main", "fault injection is on; use it only in tests");
+    }
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
+        if (error) {
+            return;
+        }
+        log::Info("main", "shutting down", {{"signal", signal_number}});
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+                if (server) {
+                    server->StopAccepting();
+                }
+                watcher.Stop();
+                if (workers) {
+                    co_await workers->Shutdown(settings.shutdown_grace);
+                }
+                if (server) {
+                    co_await server->WaitForIdle(std::min(settings.shutdown_grace, Millis{5000}));
+                }
+                io.stop();
+            },
+            asio::detached);
+    });
+
+    std::vector<std::thread> threads;
+    for (int i = 1; i < io_threads; ++i) {
+        threads.emplace_back([&io] { io.run(); });
+    }
+    io.run();
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    db_pool.join();
+    cpu_pool.join();
+    log::Info("main", "stopped");
+    return 0;
+}
+
+}  // namespace conveyor

@@ -1,0 +1,153 @@
+#include "cli/command_support.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <chrono>
+#include <ostream>
+#include <thread>
+#include <utility>
+
+#include "cli/exit_status.hpp"
+
+namespace conveyor::cli {
+namespace {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+// The server keeps a long poll open for up to kLongPollSeconds, and the read
+// timeout adds a margin for a slow database or network.
+constexpr int kLongPollSeconds = 60;
+constexpr std::chrono::milliseconds kLongPollTimeout{(kLongPollSeconds + 30) * 1000};
+// A poll that returns sooner than this without a terminal status is followed
+// by a pause, so that a server that does not hold long polls is not polled in
+// a tight loop.
+constexpr std::chrono::milliseconds kMinPollInterval{1000};
+// --wait gives up after this long with exit status 1.
+constexpr std::chrono::hours kMaxWait{24};
+
+std::string TrimTrailingWhitespace(std::string text) {
+    std::size_t end = text.find_last_not_of(" \t\r\n");
+    text.erase(end == std::string::npos ? 0 : end + 1);
+    return text;
+}
+
+bool IsTerminalStatus(std::string_view status) {
+    return status == "COMPLETED" || status == "FAILED" || status == "CANCELLED";
+}
+
+}  // namespace
+
+std::string FormatUsageError(const std::string& command, std::string_view message) {
+    return command + ": " + std::string(message) + "\nRun '" + command +
+           " --help' for more information.\n";
+}
+
+int ReportUsageError(const CommandContext& context, std::string_view message) {
+    context.console.err << FormatUsageError(context.name, message);
+    return kExitUsageError;
+}
+
+int ReportInvalidResponse(const ApiClient& api, const CommandContext& context,
+                          std::string_view problem) {
+    context.console.err << context.name << ": invalid response from the server at "
+                        << api.server().ToUrl() << ": " << problem << "\n";
+    return kExitServerError;
+}
+
+ApiReply CallApi(ApiClient& api, const ApiRequest& request, const CommandContext& context) {
+    ApiReply reply;
+    Result<HttpResponse> response = api.Send(request);
+    if (!response.ok()) {
+        context.console.err << context.name << ": cannot reach the server at "
+                            << api.server().ToUrl() << ": " << response.status().message() << "\n";
+        reply.exit_status = kExitUnreachable;
+        return reply;
+    }
+
+    reply.body = TrimTrailingWhitespace(std::move(response->body));
+    boost::system::error_code parse_error;
+    reply.document = json::parse(reply.body, parse_error);
+    reply.exit_status = ExitStatusForHttpStatus(response->status);
+    if (reply.exit_status != kExitOk) {
+        if (parse_error) {
+            context.console.err << context.name << ": the server at " << api.server().ToUrl()
+                                << " responded with HTTP " << response->status << " "
+                                << response->reason << " without a JSON body\n";
+        } else {
+            context.console.err << reply.body << "\n";
+        }
+        return reply;
+    }
+    if (parse_error) {
+        reply.exit_status = ReportInvalidResponse(
+            api, context,
+            "HTTP " + std::to_string(response->status) + " with a body that is not JSON");
+    }
+    return reply;
+}
+
+int PrintDocument(std::string_view body, const CommandContext& context) {
+    context.console.out << body << "\n";
+    context.console.out.flush();
+    return kExitOk;
+}
+
+std::optional<std::string_view> StringMember(const json::value& document, std::string_view name) {
+    const json::object* object = document.if_object();
+    if (object == nullptr) {
+        return std::nullopt;
+    }
+    const json::value* member = object->if_contains(name);
+    if (member == nullptr || !member->is_string()) {
+        return std::nullopt;
+    }
+    return std::string_view(member->get_string());
+}
+
+ApiRequest GetTaskRequest(const std::string& task_id, bool include_text, bool long_poll) {
+    ApiRequest request;
+    request.path_segments = {"v1", "tasks", task_id};
+    if (long_poll) {
+        request.query.emplace_back("wait", std::to_string(kLongPollSeconds));
+        request.timeout = kLongPollTimeout;
+    }
+    if (include_text) {
+        request.query.emplace_back("include", "text");
+    }
+    return request;
+}
+
+int WaitForTerminalStatus(ApiClient& api, const std::string& task_id, bool include_text,
+                          ApiReply reply, const CommandContext& context) {
+    const Clock::time_point deadline = Clock::now() + kMaxWait;
+    std::optional<Clock::time_point> last_poll;
+    while (true) {
+        std::optional<std::string_view> status = StringMember(reply.document, "status");
+        if (!status) {
+            return ReportInvalidResponse(api, context, "a task without a status");
+        }
+        if (IsTerminalStatus(*status)) {
+            return PrintDocument(reply.body, context);
+        }
+        if (Clock::now() >= deadline) {
+            context.console.err << context.name << ": stopped waiting after " << kMaxWait.count()
+                                << " hours; task " << task_id << " is still " << *status << "\n";
+            return kExitServerError;
+        }
+
+        if (last_poll) {
+            Clock::duration since_last_poll = Clock::now() - *last_poll;
+            if (since_last_poll < kMinPollInterval) {
+                std::this_thread::sleep_for(kMinPollInterval - since_last_poll);
+            }
+        }
+        last_poll = Clock::now();
+        reply = CallApi(api, GetTaskRequest(task_id, include_text, true), context);
+        if (reply.exit_status != kExitOk) {
+            return reply.exit_status;
+        }
+    }
+}
+
+}  // namespace conveyor::cli

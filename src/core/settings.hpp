@@ -1,0 +1,32 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/duration.hpp"
+
+namespace conveyor {
+
+// Settings of the server commands (serve, api, worker, migrate). Each field
+// is one command-line flag that also reads a CONVEYOR_* variable; main.cpp
+// binds them and docs/configuration.md lists them.
+struct Settings {
+    std::string listen = "127.0.0.1:8080";
+    std::string database = "sqlite:conveyor.db";
+    int concurrency = 1000;
+    DurationRange simulated_delay{Millis{5000}, Millis{10000}};
+    Millis lease{30'000};
+    int max_attempts = 3;
+    Millis retry_base{1000};
+    Millis retry_cap{300'000};
+    Millis task_timeout{300'000};
+    Millis shutdown_grace{30'000};
+    std::int64_t max_text_bytes = 1'048'576;
+    std::optional<std::string> api_keys_file;
+    bool enable_fault_injection = false;
+    std::string log_format;  // "text" or "json"; empty means decide by the terminal
+    std::string log_level = "info";
+};
+
+}  // namespace conveyor

@@ -1,0 +1,491 @@
+#include "http/api.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <map>
+
+#include "core/blocking.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "http/cursor.hpp"
+#include "http/router.hpp"
+#include "http/task_json.hpp"
+
+namespace conveyor::http {
+
+namespace asio = boost::asio;
+namespace beast_http = boost::beast::http;
+
+namespace {
+
+constexpr int kMaxListLimit = 100;
+constexpr int kDefaultListLimit = 20;
+constexpr double kMaxWaitSeconds = 60;
+constexpr int kIdCollisionRetries = 3;
+constexpr std::string_view kUnavailableRetryAfter = "1";
+
+// The tenant of every request while authentication is off.
+constexpr std::string_view kDefaultTenant = "";
+
+Response MakeJsonResponse(beast_http::status status, std::string body, const Request& request) {
+    Response response{status, request.version()};
+    response.set(beast_http::field::content_type, "application/json");
+    response.keep_alive(request.keep_alive());
+    response.body() = std::move(body);
+    response.prepare_payload();
+    return response;
+}
+
+Response MakeProblem(ErrorCode code, std::string detail, const Request& request) {
+    return MakeProblemResponse(Problem{code, std::move(detail), {}}, request.version(),
+                               request.keep_alive());
+}
+
+// Maps a storage failure that the handler did not expect to 503 or 500.
+Response MakeStorageProblem(const Status& status, const Request& request,
+                            std::string_view request_id) {
+    if (status.code() == StatusCode::kUnavailable) {
+        log::Warn("http", "database unavailable",
+                  {{"request_id", request_id}, {"error", status.message()}});
+        Response response = MakeProblem(
+            ErrorCode::kUnavailable, "The database cannot be reached. Try again shortly.", request);
+        response.set(beast_http::field::retry_after, kUnavailableRetryAfter);
+        return response;
+    }
+    log::Error("http", "database operation failed",
+               {{"request_id", request_id}, {"error", status.message()}});
+    return MakeProblem(ErrorCode::kInternalError, "The request failed unexpectedly.", request);
+}
+
+bool IsJsonMediaType(std::string_view content_type) {
+    const std::string_view media = content_type.substr(0, content_type.find(';'));
+    std::string lowered;
+    for (const char c : media) {
+        if (c != ' ' && c != '\t') {
+            lowered.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        }
+    }
+    return lowered == "application/json";
+}
+
+bool IsValidIdempotencyKey(std::string_view key) {
+    return !key.empty() && key.size() <= 255 &&
+           std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x21 && c <= 0x7E; });
+}
+
+std::string LowerCase(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+std::optional<int> ParseInteger(std::string_view text) {
+    int value = 0;
+    const auto parsed = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (parsed.ec != std::errc() || parsed.ptr != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::string RetryAfterSeconds(const Task& task, UnixMillis now) {
+    if (task.status == TaskStatus::kPending && task.next_attempt_at && *task.next_attempt_at > now) {
+        return std::to_string((*task.next_attempt_at - now + 999) / 1000);
+    }
+    return "1";
+}
+
+}  // namespace
+
+Response MakeProblemResponse(const Problem& problem, unsigned version, bool keep_alive) {
+    Response response{static_cast<beast_http::status>(HttpStatusOf(problem.code)), version};
+    response.set(beast_http::field::content_type, "application/problem+json");
+    response.keep_alive(keep_alive);
+    response.body() = ToJson(problem);
+    response.prepare_payload();
+    return response;
+}
+
+struct Api::Context {
+    const Request& request;
+    std::string_view request_id;
+    RouteMatch match;
+    std::map<std::string, std::string, std::less<>> query;
+    std::string tenant;
+};
+
+Api::Api(TaskStore& store, asio::thread_pool& db_pool, TaskWatcher& watcher,
+         std::string cursor_key, SubmissionLimits limits, ApiHooks hooks)
+    : store_(store),
+      db_pool_(db_pool),
+      watcher_(watcher),
+      cursor_key_(std::move(cursor_key)),
+      limits_(limits),
+      hooks_(std::move(hooks)) {}
+
+asio::awaitable<Response> Api::Handle(const Request& request, std::string_view request_id) {
+    Context context{request, request_id, {}, {}, std::string(kDefaultTenant)};
+    try {
+        co_return co_await Route(context);
+    } catch (const std::exception& error) {
+        log::Error("http", "request handler failed",
+                   {{"request_id", request_id}, {"error", error.what()}});
+    }
+    co_return MakeProblem(ErrorCode::kInternalError, "The request failed unexpectedly.", request);
+}
+
+asio::awaitable<Response> Api::Route(Context& context) {
+    const Request& request = context.request;
+    const auto target = boost::urls::parse_origin_form(request.target());
+    if (!target) {
+        co_return MakeProblem(ErrorCode::kNotFound, "The request target is not a valid path.",
+                              request);
+    }
+    context.match = MatchRoute(target->encoded_path().decode());
+    if (context.match.route == Route::kNone) {
+        co_return MakeProblem(ErrorCode::kNotFound,
+                              "No route matches " + std::string(target->encoded_path()) + ".",
+                              request);
+    }
+    const std::string_view method = request.method_string();
+    if (!IsMethodAllowed(context.match.route, method)) {
+        Response response = MakeProblem(
+            ErrorCode::kMethodNotAllowed,
+            "The method " + std::string(method) + " is not allowed here; use " +
+                std::string(AllowedMethods(context.match.route)) + ".",
+            request);
+        response.set(beast_http::field::allow, AllowedMethods(context.match.route));
+        co_return response;
+    }
+    for (const auto& param : target->params()) {
+        if (context.query.contains(param.key)) {
+            co_return MakeProblem(ErrorCode::kInvalidParameter,
+                                  "The query parameter " + param.key + " is given more than once.",
+                                  request);
+        }
+        context.query.emplace(param.key, param.value);
+    }
+
+    switch (context.match.route) {
+        case Route::kHealthz:
+            co_return MakeJsonResponse(beast_http::status::ok, R"({"status":"ok"})", request);
+        case Route::kReadyz:
+            co_return co_await Ready(context);
+        case Route::kTasks:
+            if (method == "POST") {
+                co_return co_await Submit(context);
+            }
+            co_return co_await ListTasks(context);
+        case Route::kTask:
+            co_return co_await GetTask(context);
+        case Route::kTaskCancel:
+            co_return co_await CancelTask(context);
+        case Route::kTaskRetry:
+            co_return co_await RetryTask(context);
+        case Route::kNone:
+            break;
+    }
+    co_return MakeProblem(ErrorCode::kNotFound, "No such route.", request);
+}
+
+asio::awaitable<Response> Api::Ready(Context& context) {
+    const Status status = co_await RunBlocking(db_pool_, [this] { return store_.Ping(); });
+    if (!status.ok()) {
+        co_return MakeStorageProblem(status, context.request, context.request_id);
+    }
+    co_return MakeJsonResponse(beast_http::status::ok, R"({"status":"ready"})", context.request);
+}
+
+asio::awaitable<Response> Api::Submit(Context& context) {
+    const Request& request = context.request;
+    const auto content_type = request.find(beast_http::field::content_type);
+    if (content_type == request.end() || !IsJsonMediaType(content_type->value())) {
+        co_return MakeProblem(ErrorCode::kUnsupportedMediaType,
+                              "Send the task as a JSON body with Content-Type: application/json.",
+                              request);
+    }
+    std::optional<IdempotencyKey> key;
+    if (const auto header = request.find("Idempotency-Key"); header != request.end()) {
+        if (!IsValidIdempotencyKey(header->value())) {
+            co_return MakeProblem(ErrorCode::kInvalidIdempotencyKey,
+                                  "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+                                  request);
+        }
+        key = IdempotencyKey{std::string(header->value()), {}};
+    }
+    if (!context.query.empty()) {
+        co_return MakeProblem(ErrorCode::kInvalidParameter,
+                              "POST /v1/tasks takes no query parameters.", request);
+    }
+
+    auto parsed = ParseSubmission(request.body(), limits_);
+    if (auto* problem = std::get_if<Problem>(&parsed)) {
+        co_return MakeProblemResponse(*problem, request.version(), request.keep_alive());
+    }
+    auto& submission = std::get<Submission>(parsed);
+    if (key) {
+        key->request_hash = submission.request_hash;
+    }
+
+    NewTask task;
+    task.tenant = context.tenant;
+    task.type = std::move(submission.type);
+    task.params_json = std::move(submission.params_json);
+    task.metadata_json = std::move(submission.metadata_json);
+    task.text = std::move(submission.text);
+    task.max_attempts = submission.max_attempts;
+
+    Result<CreateOutcome> created = Status::Internal("not attempted");
+    for (int attempt = 0; attempt < kIdCollisionRetries; ++attempt) {
+        task.created_at = NowMillis();
+        task.task_id = NewUuidV7(task.created_at);
+        created = co_await RunBlocking(db_pool_, [this, &task, &key] {
+            return store_.Create(task, key);
+        });
+        if (created.ok() || created.status().code() != StatusCode::kConflict) {
+            break;
+        }
+    }
+    if (!created.ok()) {
+        co_return MakeStorageProblem(created.status(), request, context.request_id);
+    }
+    if (created->disposition == CreateDisposition::kKeyReused) {
+        co_return MakeProblem(ErrorCode::kIdempotencyKeyReused,
+                              "This Idempotency-Key was already used with a different body.",
+                              request);
+    }
+    if (created->disposition == CreateDisposition::kCreated) {
+        log::Info("task", "task submitted",
+                  {{"request_id", context.request_id}, {"task_id", created->task.task_id}});
+        if (hooks_.on_submitted) {
+            hooks_.on_submitted();
+        }
+    }
+    Response response = MakeJsonResponse(beast_http::status::accepted,
+                                         TaskToJson(created->task, true), request);
+    response.set(beast_http::field::location, "/v1/tasks/" + created->task.task_id);
+    if (created->disposition == CreateDisposition::kReplayed) {
+        response.set("Idempotent-Replayed", "true");
+    }
+    co_return response;
+}
+
+asio::awaitable<Response> Api::GetTask(Context& context) {
+    const Request& request = context.request;
+    if (!IsUuid(context.match.task_id)) {
+        co_return MakeProblem(ErrorCode::kInvalidTaskId,
+                              "The task id must be a UUID such as "
+                              "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b.",
+                              request);
+    }
+    const std::string task_id = LowerCase(context.match.task_id);
+    bool include_text = false;
+    double wait_seconds = 0;
+    for (const auto& [name, value] : context.query) {
+        if (name == "include") {
+            if (value != "text") {
+                co_return MakeProblem(ErrorCode::kInvalidParameter,
+                                      "include accepts only the value text.", request);
+            }
+            include_text = true;
+        } else if (name == "wait") {
+            const auto parsed =
+                std::from_chars(value.data(), value.data() + value.size(), wait_seconds);
+            if (parsed.ec != std::errc() || parsed.ptr != value.data() + value.size() ||
+                !std::isfinite(wait_seconds) || wait_seconds < 0 ||
+                wait_seconds > kMaxWaitSeconds) {
+                co_return MakeProblem(ErrorCode::kInvalidParameter,
+                                      "wait must be a number of seconds from 0 to 60.", request);
+            }
+        } else {
+            co_return MakeProblem(ErrorCode::kInvalidParameter,
+                                  "Unknown query parameter " + name + "; use include or wait.",
+                                  request);
+        }
+    }
+
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
+    auto load = [this, &context, &task_id, include_text] {
+        return store_.Get(context.tenant, task_id, include_text);
+    };
+    Result<Task> task = co_await RunBlocking(db_pool_, load);
+    if (task.ok() && !IsTerminal(task->status) && wait_seconds > 0) {
+        co_await watcher_.WaitForFinish(task_id, deadline);
+        task = co_await RunBlocking(db_pool_, load);
+    }
+    if (!task.ok()) {
+        if (task.status().code() == StatusCode::kNotFound) {
+            co_return MakeProblem(ErrorCode::kTaskNotFound, "No task has the id " + task_id + ".",
+                                  request);
+        }
+        co_return MakeStorageProblem(task.status(), request, context.request_id);
+    }
+    Response response = MakeJsonResponse(beast_http::status::ok, TaskToJson(*task, true), request);
+    if (!IsTerminal(task->status)) {
+        response.set(beast_http::field::retry_after, RetryAfterSeconds(*task, NowMillis()));
+    }
+    co_return response;
+}
+
+asio::awaitable<Response> Api::ListTasks(Context& context) {
+    const Request& request = context.request;
+    ListQuery query;
+    query.tenant = context.tenant;
+    query.limit = kDefaultListLimit;
+    std::optional<std::string> cursor;
+    auto invalid = [&request](std::string detail) {
+        return MakeProblem(ErrorCode::kInvalidParameter, std::move(detail), request);
+    };
+
+    for (const auto& [name, value] : context.query) {
+        if (name == "status") {
+            std::string_view rest = value;
+            while (true) {
+                const std::size_t comma = rest.find(',');
+                const auto status = ParseTaskStatus(rest.substr(0, comma));
+                if (!status) {
+                    co_return invalid("status must be one or more of PENDING, PROCESSING, "
+                                      "COMPLETED, FAILED, CANCELLED, separated by commas.");
+                }
+                query.statuses.push_back(*status);
+                if (comma == std::string_view::npos) {
+                    break;
+                }
+                rest = rest.substr(comma + 1);
+            }
+        } else if (name == "type") {
+            if (value.empty()) {
+                co_return invalid("type must not be empty.");
+            }
+            query.type = value;
+        } else if (name == "created_after" || name == "created_before") {
+            const auto millis = ParseTimestamp(value);
+            if (!millis) {
+                co_return invalid(name + " must be an RFC 3339 timestamp such as "
+                                         "2026-12-04T15:11:31.123Z.");
+            }
+            (name == "created_after" ? query.created_after : query.created_before) = *millis;
+        } else if (name == "order") {
+            if (value != "asc" && value != "desc") {
+                co_return invalid("order must be asc or desc.");
+            }
+            query.descending = value == "desc";
+        } else if (name == "limit") {
+            const auto limit = ParseInteger(value);
+            if (!limit || *limit < 1 || *limit > kMaxListLimit) {
+                co_return invalid("limit must be an integer from 1 to 100.");
+            }
+            query.limit = *limit;
+        } else if (name == "cursor") {
+            cursor = value;
+        } else {
+            co_return invalid("Unknown query parameter " + name +
+                              "; use status, type, created_after, created_before, order, "
+                              "limit or cursor.");
+        }
+    }
+
+    const std::string fingerprint = QueryFingerprint(query);
+    if (cursor) {
+        query.after = DecodeCursor(*cursor, fingerprint, cursor_key_);
+        if (!query.after) {
+            co_return MakeProblem(ErrorCode::kInvalidCursor,
+                                  "The cursor is not one this server issued for this query; "
+                                  "start again without it.",
+                                  request);
+        }
+    }
+
+    auto page = co_await RunBlocking(db_pool_, [this, &query] { return store_.List(query); });
+    if (!page.ok()) {
+        co_return MakeStorageProblem(page.status(), request, context.request_id);
+    }
+    std::string body = "{\"items\":[";
+    for (std::size_t i = 0; i < page->items.size(); ++i) {
+        if (i > 0) {
+            body.push_back(',');
+        }
+        AppendTaskJson(body, page->items[i], false);
+    }
+    body += "],\"next_cursor\":";
+    if (page->has_more && !page->items.empty()) {
+        const Task& last = page->items.back();
+        body.push_back('"');
+        body += EncodeCursor({last.created_at, last.task_id}, fingerprint, cursor_key_);
+        body.push_back('"');
+    } else {
+        body += "null";
+    }
+    body.push_back('}');
+    co_return MakeJsonResponse(beast_http::status::ok, std::move(body), request);
+}
+
+asio::awaitable<Response> Api::CancelTask(Context& context) {
+    const Request& request = context.request;
+    if (!IsUuid(context.match.task_id)) {
+        co_return MakeProblem(ErrorCode::kInvalidTaskId, "The task id must be a UUID.", request);
+    }
+    const std::string task_id = LowerCase(context.match.task_id);
+    auto task = co_await RunBlocking(db_pool_, [this, &context, &task_id] {
+        return store_.Cancel(context.tenant, task_id, NowMillis());
+    });
+    if (!task.ok()) {
+        switch (task.status().code()) {
+            case StatusCode::kNotFound:
+                co_return MakeProblem(ErrorCode::kTaskNotFound,
+                                      "No task has the id " + task_id + ".", request);
+            case StatusCode::kConflict:
+                co_return MakeProblem(ErrorCode::kTaskNotCancellable,
+                                      "The task has already finished and cannot be cancelled.",
+                                      request);
+            default:
+                co_return MakeStorageProblem(task.status(), request, context.request_id);
+        }
+    }
+    log::Info("task", "task cancelled", {{"request_id", context.request_id}, {"task_id", task_id}});
+    if (hooks_.on_cancelled) {
+        hooks_.on_cancelled(task_id);
+    }
+    watcher_.NotifyFinished(task_id);
+    co_return MakeJsonResponse(beast_http::status::ok, TaskToJson(*task, true), request);
+}
+
+asio::awaitable<Response> Api::RetryTask(Context& context) {
+    const Request& request = context.request;
+    if (!IsUuid(context.match.task_id)) {
+        co_return MakeProblem(ErrorCode::kInvalidTaskId, "The task id must be a UUID.", request);
+    }
+    const std::string task_id = LowerCase(context.match.task_id);
+    auto task = co_await RunBlocking(db_pool_, [this, &context, &task_id] {
+        return store_.Redrive(context.tenant, task_id, NowMillis());
+    });
+    if (!task.ok()) {
+        switch (task.status().code()) {
+            case StatusCode::kNotFound:
+                co_return MakeProblem(ErrorCode::kTaskNotFound,
+                                      "No task has the id " + task_id + ".", request);
+            case StatusCode::kConflict:
+                co_return MakeProblem(ErrorCode::kTaskNotRetryable,
+                                      "Only FAILED or CANCELLED tasks can be retried.", request);
+            default:
+                co_return MakeStorageProblem(task.status(), request, context.request_id);
+        }
+    }
+    log::Info("task", "task sent back for retry",
+              {{"request_id", context.request_id}, {"task_id", task_id}});
+    if (hooks_.on_submitted) {
+        hooks_.on_submitted();
+    }
+    Response response = MakeJsonResponse(beast_http::status::ok, TaskToJson(*task, true), request);
+    response.set(beast_http::field::retry_after, "1");
+    co_return response;
+}
+
+}  // namespace conveyor::http

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <functional>
+#include <string>
+
+#include "http/problem.hpp"
+#include "http/submission.hpp"
+#include "http/task_watcher.hpp"
+#include "storage/task_store.hpp"
+
+namespace conveyor::http {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+// Calls from the API into the workers of the same process, so that they
+// react at once instead of at their next poll. Either may be empty.
+struct ApiHooks {
+    std::function<void()> on_submitted;
+    std::function<void(const std::string& task_id)> on_cancelled;
+};
+
+// Builds an application/problem+json response.
+Response MakeProblemResponse(const Problem& problem, unsigned version, bool keep_alive);
+
+// The HTTP API: routes a parsed request to its handler and builds the
+// response. Database calls run on `db_pool`. Thread-safe; one instance
+// serves every connection.
+class Api {
+public:
+    Api(TaskStore& store, boost::asio::thread_pool& db_pool, TaskWatcher& watcher,
+        std::string cursor_key, SubmissionLimits limits, ApiHooks hooks);
+
+    // Handles one request. Never throws: an unexpected exception becomes a
+    // 500 internal_error and an error log line.
+    boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id);
+
+private:
+    struct Context;
+
+    boost::asio::awaitable<Response> Route(Context& context);
+    boost::asio::awaitable<Response> Submit(Context& context);
+    boost::asio::awaitable<Response> GetTask(Context& context);
+    boost::asio::awaitable<Response> ListTasks(Context& context);
+    boost::asio::awaitable<Response> CancelTask(Context& context);
+    boost::asio::awaitable<Response> RetryTask(Context& context);
+    boost::asio::awaitable<Response> Ready(Context& context);
+
+    TaskStore& store_;
+    boost::asio::thread_pool& db_pool_;
+    TaskWatcher& watcher_;
+    std::string cursor_key_;
+    SubmissionLimits limits_;
+    ApiHooks hooks_;
+};
+
+}  // namespace conveyor::http

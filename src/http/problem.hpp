@@ -1,0 +1,49 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tasks/task_type.hpp"
+
+namespace conveyor::http {
+
+// The machine-readable error codes of the API, each with one HTTP status.
+enum class ErrorCode {
+    kInvalidJson,
+    kInvalidParameter,
+    kInvalidCursor,
+    kInvalidTaskId,
+    kInvalidIdempotencyKey,
+    kUnauthorized,
+    kNotFound,
+    kTaskNotFound,
+    kMethodNotAllowed,
+    kTaskNotCancellable,
+    kTaskNotRetryable,
+    kPayloadTooLarge,
+    kUnsupportedMediaType,
+    kValidationFailed,
+    kUnknownTaskType,
+    kIdempotencyKeyReused,
+    kRateLimited,
+    kUnavailable,
+    kInternalError,
+};
+
+unsigned HttpStatusOf(ErrorCode code);
+std::string_view CodeName(ErrorCode code);
+
+// An error answer on its way to the client: RFC 9457 problem details.
+// `detail` is client text; it never carries SQL, paths or driver messages.
+struct Problem {
+    ErrorCode code = ErrorCode::kInternalError;
+    std::string detail;
+    std::vector<FieldIssue> errors;  // only for validation_failed
+};
+
+// Serializes as application/problem+json with type, title, status, detail,
+// code and, when present, errors.
+std::string ToJson(const Problem& problem);
+
+}  // namespace conveyor::http

@@ -1,0 +1,93 @@
+#include "http/router.hpp"
+
+namespace conveyor::http {
+
+RouteMatch MatchRoute(std::string_view path) {
+    if (path == "/healthz") {
+        return {Route::kHealthz, {}};
+    }
+    if (path == "/readyz") {
+        return {Route::kReadyz, {}};
+    }
+    constexpr std::string_view kTasks = "/v1/tasks";
+    if (path == kTasks) {
+        return {Route::kTasks, {}};
+    }
+    if (!path.starts_with(kTasks) || path.size() <= kTasks.size() + 1 ||
+        path[kTasks.size()] != '/') {
+        return {};
+    }
+    const std::string_view rest = path.substr(kTasks.size() + 1);
+    const std::size_t slash = rest.find('/');
+    const std::string_view id = rest.substr(0, slash);
+    if (id.empty()) {
+        return {};
+    }
+    if (slash == std::string_view::npos) {
+        return {Route::kTask, std::string(id)};
+    }
+    const std::string_view action = rest.substr(slash + 1);
+    if (action == "cancel") {
+        return {Route::kTaskCancel, std::string(id)};
+    }
+    if (action == "retry") {
+        return {Route::kTaskRetry, std::string(id)};
+    }
+    return {};
+}
+
+std::string_view AllowedMethods(Route route) {
+    switch (route) {
+        case Route::kTasks:
+            return "GET, POST";
+        case Route::kTaskCancel:
+        case Route::kTaskRetry:
+            return "POST";
+        case Route::kHealthz:
+        case Route::kReadyz:
+        case Route::kTask:
+            return "GET";
+        case Route::kNone:
+            return "";
+    }
+    return "";
+}
+
+bool IsMethodAllowed(Route route, std::string_view method) {
+    switch (route) {
+        case Route::kTasks:
+            return method == "GET" || method == "POST";
+        case Route::kTaskCancel:
+        case Route::kTaskRetry:
+            return method == "POST";
+        case Route::kHealthz:
+        case Route::kReadyz:
+        case Route::kTask:
+            return method == "GET";
+        case Route::kNone:
+            return false;
+    }
+    return false;
+}
+
+std::string_view RouteName(Route route) {
+    switch (route) {
+        case Route::kHealthz:
+            return "/healthz";
+        case Route::kReadyz:
+            return "/readyz";
+        case Route::kTasks:
+            return "/v1/tasks";
+        case Route::kTask:
+            return "/v1/tasks/{id}";
+        case Route::kTaskCancel:
+            return "/v1/tasks/{id}/cancel";
+        case Route::kTaskRetry:
+            return "/v1/tasks/{id}/retry";
+        case Route::kNone:
+            return "unmatched";
+    }
+    return "unmatched";
+}
+
+}  // namespace conveyor::http

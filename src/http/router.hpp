@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace conveyor::http {
+
+enum class Route {
+    kNone,
+    kHealthz,
+    kReadyz,
+    kTasks,       // /v1/tasks
+    kTask,        // /v1/tasks/{id}
+    kTaskCancel,  // /v1/tasks/{id}/cancel
+    kTaskRetry,   // /v1/tasks/{id}/retry
+};
+
+struct RouteMatch {
+    Route route = Route::kNone;
+    std::string task_id;  // the decoded {id} segment, unchecked
+};
+
+// Matches a decoded request path (no query) against the API's routes.
+RouteMatch MatchRoute(std::string_view path);
+
+// Returns the methods a route accepts, as an Allow header value.
+std::string_view AllowedMethods(Route route);
+
+// Returns true when `method` is one of the route's methods.
+bool IsMethodAllowed(Route route, std::string_view method);
+
+// Returns a low-cardinality name for logs and metrics, e.g. "/v1/tasks/{id}".
+std::string_view RouteName(Route route);
+
+}  // namespace conveyor::http

@@ -1,0 +1,174 @@
+#include "http/router.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace conveyor::http {
+namespace {
+
+constexpr std::string_view kId = "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b";
+
+// Splits an Allow header value such as "GET, POST" into its methods.
+std::set<std::string> SplitAllow(std::string_view allow) {
+    std::set<std::string> methods;
+    while (!allow.empty()) {
+        const std::size_t comma = allow.find(", ");
+        methods.emplace(allow.substr(0, comma));
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        allow.remove_prefix(comma + 2);
+    }
+    return methods;
+}
+
+TEST(MatchRoute, Healthz) {
+    const RouteMatch match = MatchRoute("/healthz");
+    EXPECT_EQ(match.route, Route::kHealthz);
+    EXPECT_EQ(match.task_id, "");
+}
+
+TEST(MatchRoute, Readyz) {
+    EXPECT_EQ(MatchRoute("/readyz").route, Route::kReadyz);
+}
+
+TEST(MatchRoute, TaskCollection) {
+    const RouteMatch match = MatchRoute("/v1/tasks");
+    EXPECT_EQ(match.route, Route::kTasks);
+    EXPECT_EQ(match.task_id, "");
+}
+
+TEST(MatchRoute, TaskCapturesId) {
+    const RouteMatch match = MatchRoute("/v1/tasks/0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b");
+    EXPECT_EQ(match.route, Route::kTask);
+    EXPECT_EQ(match.task_id, kId);
+}
+
+TEST(MatchRoute, CancelCapturesId) {
+    const RouteMatch match = MatchRoute("/v1/tasks/0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b/cancel");
+    EXPECT_EQ(match.route, Route::kTaskCancel);
+    EXPECT_EQ(match.task_id, kId);
+}
+
+TEST(MatchRoute, RetryCapturesId) {
+    const RouteMatch match = MatchRoute("/v1/tasks/0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b/retry");
+    EXPECT_EQ(match.route, Route::kTaskRetry);
+    EXPECT_EQ(match.task_id, kId);
+}
+
+TEST(MatchRoute, LeavesIdUnchecked) {
+    // The handler checks the id, so that it can return invalid_task_id
+    // rather than not_found.
+    const RouteMatch match = MatchRoute("/v1/tasks/not-a-uuid");
+    EXPECT_EQ(match.route, Route::kTask);
+    EXPECT_EQ(match.task_id, "not-a-uuid");
+
+    const RouteMatch cancel = MatchRoute("/v1/tasks/x/cancel");
+    EXPECT_EQ(cancel.route, Route::kTaskCancel);
+    EXPECT_EQ(cancel.task_id, "x");
+}
+
+TEST(MatchRoute, RejectsUnknownPaths) {
+    for (const std::string_view path :
+         {"", "/", "/v1", "/v1/", "/v2/tasks", "/v1/task", "/v1/tasksx", "/v1/tasks-x", "/tasks",
+          "/health", "/healthzz", "/readyz/x", "/V1/TASKS", "/HEALTHZ", "v1/tasks", "//v1/tasks",
+          "/v1//tasks"}) {
+        EXPECT_EQ(MatchRoute(path).route, Route::kNone) << '"' << path << '"';
+    }
+}
+
+TEST(MatchRoute, RejectsUnknownTaskActions) {
+    for (const std::string_view path :
+         {"/v1/tasks/abc/delete", "/v1/tasks/abc/Cancel", "/v1/tasks/abc/cancelx",
+          "/v1/tasks/abc/cancel/x", "/v1/tasks/abc/retry/x", "/v1/tasks/abc/x/cancel",
+          "/v1/tasks//cancel", "/v1/tasks//retry", "/v1/tasks//"}) {
+        EXPECT_EQ(MatchRoute(path).route, Route::kNone) << path;
+    }
+}
+
+TEST(MatchRoute, RejectsTrailingSlashes) {
+    for (const std::string_view path : {"/healthz/", "/readyz/", "/v1/tasks/", "/v1/tasks/abc/",
+                                        "/v1/tasks/abc/cancel/", "/v1/tasks/abc/retry/"}) {
+        EXPECT_EQ(MatchRoute(path).route, Route::kNone) << path;
+    }
+}
+
+TEST(MatchRoute, RejectsQueryInPath) {
+    // The caller removes the query first, so a path that still has one does
+    // not match.
+    EXPECT_EQ(MatchRoute("/healthz?x=1").route, Route::kNone);
+}
+
+TEST(AllowedMethods, EachRoute) {
+    EXPECT_EQ(AllowedMethods(Route::kHealthz), "GET");
+    EXPECT_EQ(AllowedMethods(Route::kReadyz), "GET");
+    EXPECT_EQ(AllowedMethods(Route::kTasks), "GET, POST");
+    EXPECT_EQ(AllowedMethods(Route::kTask), "GET");
+    EXPECT_EQ(AllowedMethods(Route::kTaskCancel), "POST");
+    EXPECT_EQ(AllowedMethods(Route::kTaskRetry), "POST");
+    EXPECT_EQ(AllowedMethods(Route::kNone), "");
+}
+
+TEST(IsMethodAllowed, ReadOnlyRoutes) {
+    for (const Route route : {Route::kHealthz, Route::kReadyz, Route::kTask}) {
+        EXPECT_TRUE(IsMethodAllowed(route, "GET")) << RouteName(route);
+        EXPECT_FALSE(IsMethodAllowed(route, "POST")) << RouteName(route);
+        EXPECT_FALSE(IsMethodAllowed(route, "PUT")) << RouteName(route);
+        EXPECT_FALSE(IsMethodAllowed(route, "DELETE")) << RouteName(route);
+    }
+}
+
+TEST(IsMethodAllowed, TaskCollection) {
+    EXPECT_TRUE(IsMethodAllowed(Route::kTasks, "GET"));
+    EXPECT_TRUE(IsMethodAllowed(Route::kTasks, "POST"));
+    EXPECT_FALSE(IsMethodAllowed(Route::kTasks, "PUT"));
+    EXPECT_FALSE(IsMethodAllowed(Route::kTasks, "DELETE"));
+    EXPECT_FALSE(IsMethodAllowed(Route::kTasks, "PATCH"));
+}
+
+TEST(IsMethodAllowed, TaskActions) {
+    for (const Route route : {Route::kTaskCancel, Route::kTaskRetry}) {
+        EXPECT_TRUE(IsMethodAllowed(route, "POST")) << RouteName(route);
+        EXPECT_FALSE(IsMethodAllowed(route, "GET")) << RouteName(route);
+        EXPECT_FALSE(IsMethodAllowed(route, "PUT")) << RouteName(route);
+        EXPECT_FALSE(IsMethodAllowed(route, "DELETE")) << RouteName(route);
+    }
+}
+
+TEST(IsMethodAllowed, MethodsAreCaseSensitive) {
+    EXPECT_FALSE(IsMethodAllowed(Route::kTasks, "get"));
+    EXPECT_FALSE(IsMethodAllowed(Route::kTaskCancel, "post"));
+}
+
+TEST(IsMethodAllowed, UnmatchedRouteAllowsNothing) {
+    EXPECT_FALSE(IsMethodAllowed(Route::kNone, "GET"));
+    EXPECT_FALSE(IsMethodAllowed(Route::kNone, "POST"));
+}
+
+TEST(IsMethodAllowed, AgreesWithAllowedMethods) {
+    // Every method listed in the Allow value is accepted, and no other.
+    for (const Route route : {Route::kHealthz, Route::kReadyz, Route::kTasks, Route::kTask,
+                              Route::kTaskCancel, Route::kTaskRetry, Route::kNone}) {
+        const std::string_view allow = AllowedMethods(route);
+        for (const std::string_view method : {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"}) {
+            const bool listed = SplitAllow(allow).contains(std::string(method));
+            EXPECT_EQ(IsMethodAllowed(route, method), listed) << RouteName(route) << ' ' << method;
+        }
+    }
+}
+
+TEST(RouteName, EachRoute) {
+    EXPECT_EQ(RouteName(Route::kHealthz), "/healthz");
+    EXPECT_EQ(RouteName(Route::kReadyz), "/readyz");
+    EXPECT_EQ(RouteName(Route::kTasks), "/v1/tasks");
+    EXPECT_EQ(RouteName(Route::kTask), "/v1/tasks/{id}");
+    EXPECT_EQ(RouteName(Route::kTaskCancel), "/v1/tasks/{id}/cancel");
+    EXPECT_EQ(RouteName(Route::kTaskRetry), "/v1/tasks/{id}/retry");
+    EXPECT_EQ(RouteName(Route::kNone), "unmatched");
+}
+
+}  // namespace
+}  // namespace conveyor::http

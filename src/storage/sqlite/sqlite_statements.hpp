@@ -1,0 +1,102 @@
+#pragma once
+
+#include <string>
+
+#include "storage/task_store.hpp"
+
+// The SQL of the SQLite task store, in one place so that tests can run
+// EXPLAIN QUERY PLAN on exactly the statements the store runs. Parameters
+// are numbered (?1, ?2, ...), and each statement's comment lists them.
+//
+// Status values are written as literals, never bound, because SQLite uses a
+// partial index (WHERE status = 'PENDING') only when the query names the
+// same literal.
+namespace conveyor::sqlite {
+
+// The columns that a Task is read from, in order. The summary omits
+// result_json, which kTaskColumns adds at the end.
+extern const std::string kTaskSummaryColumns;
+extern const std::string kTaskColumns;
+inline constexpr int kTaskSummaryColumnCount = 16;
+
+// ?1 task_id, ?2 tenant, ?3 type, ?4 params_json, ?5 metadata_json,
+// ?6 text_bytes, ?7 max_attempts, ?8 created_at.
+extern const std::string kInsertTaskSql;
+// ?1 tasks.id, ?2 text.
+extern const std::string kInsertTextSql;
+// ?1 tenant, ?2 key. Returns request_hash, task_id.
+extern const std::string kSelectIdempotencyKeySql;
+// ?1 tenant, ?2 key, ?3 request_hash, ?4 task_id, ?5 created_at.
+extern const std::string kInsertIdempotencyKeySql;
+
+// ?1 task_id, ?2 tenant. Returns kTaskColumns.
+extern const std::string kSelectTaskSql;
+// ?1 task_id, ?2 tenant. Returns kTaskColumns, then the text.
+extern const std::string kSelectTaskWithTextSql;
+// ?1 .. ?kStatusBatchSize: task ids, NULL where unused. Returns task_id, status.
+inline constexpr int kStatusBatchSize = 500;
+extern const std::string kSelectStatusesSql;
+
+// ?1 task_id, ?2 tenant, ?3 now. Returns kTaskColumns.
+extern const std::string kCancelSql;
+// ?1 task_id, ?2 tenant, ?3 now. Returns kTaskColumns.
+extern const std::string kRedriveSql;
+
+// ?1 owner, ?2 lease expiry, ?3 now, ?4 limit. Returns id, eligible_at,
+// then kTaskColumns.
+extern const std::string kClaimSql;
+// ?1 tasks.id. Returns the text.
+extern const std::string kSelectTextSql;
+// ?1 owner, ?2 lease expiry, ?3 now. Returns task_id.
+extern const std::string kRenewLeasesSql;
+// ?1 owner. Returns task_id.
+extern const std::string kSelectHeldLeasesSql;
+
+// The fenced writes share ?1 task_id, ?2 lease owner, ?3 attempt.
+// Complete: ?4 result_json, ?5 now.
+extern const std::string kCompleteSql;
+// Fail with a retry: ?4 error code, ?5 error message, ?6 retry_at, ?7 now.
+extern const std::string kFailRetrySql;
+// Fail for good: ?4 error code, ?5 error message, ?6 now.
+extern const std::string kFailFinalSql;
+// Hand back: ?4 now.
+extern const std::string kHandBackSql;
+
+// ?1 now, ?2 limit. Returns id, lease_owner, attempts, max_attempts.
+extern const std::string kSelectExpiredSql;
+// The reaper's writes share ?1 tasks.id, ?2 lease owner, ?3 attempts,
+// ?4 now, ?5 error message. Requeue adds ?6 eligible_at.
+extern const std::string kReapRequeueSql;
+extern const std::string kReapFailSql;
+
+// ?1 name. Returns value.
+extern const std::string kSelectMetaSql;
+// No parameters; reads the first page of the file.
+extern const std::string kPingSql;
+
+// The optional parts of one list statement.
+struct ListShape {
+    bool status = false;          // ?2 status
+    bool type = false;            // ?3 type
+    bool created_after = false;   // ?4, exclusive
+    bool created_before = false;  // ?5, exclusive
+    bool position = false;        // ?6 created_at, ?7 task_id, exclusive
+    bool descending = true;
+};
+
+// Returns the SELECT for one page of kTaskSummaryColumns with ?1 tenant and
+// ?8 row limit, plus the parameters that `shape` names.
+std::string ListSql(const ListShape& shape);
+
+// Returns `query` without the created_at bound on the side where the page
+// resumes when the resume position is tighter, or without the position when
+// the bound is tighter. The rows are the same either way. With both present,
+// SQLite 3.40 started the index range at the bound and checked the position
+// row by row, so a deep page read every row between the two.
+ListQuery TightenListBounds(ListQuery query);
+
+// Returns the shape of the statement that runs `query` for one status (or
+// for any status, when `status` is false).
+ListShape ListShapeOf(const ListQuery& query, bool status);
+
+}  // namespace conveyor::sqlite

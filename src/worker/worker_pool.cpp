@@ -1,0 +1,438 @@
+#include "worker/worker_pool.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+#include <unordered_set>
+
+#include "core/backoff.hpp"
+#include "core/blocking.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "tasks/task_type.hpp"
+
+namespace conveyor {
+
+namespace asio = boost::asio;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+// Why a running task stopped before recording its own outcome.
+enum class StopReason {
+    kNone,
+    kCancelled,  // a client cancelled it
+    kLost,       // its lease is no longer ours: cancelled elsewhere, or expired and reclaimed
+    kHandBack,   // shutdown grace ran out
+};
+
+struct RunningTask {
+    Lease lease;
+    std::shared_ptr<asio::steady_timer> timer;
+    SteadyClock::time_point claimed_at;
+    StopReason stop = StopReason::kNone;
+};
+
+constexpr int kWriteRetries = 5;
+constexpr Millis kMaxErrorBackoff{5000};
+constexpr int kReapBatch = 500;
+
+}  // namespace
+
+std::string MakeOwnerId() {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) {
+        host[0] = '\0';
+    }
+    return std::string(host) + ":" + std::to_string(getpid()) + ":" + RandomHex(6);
+}
+
+struct WorkerPool::Impl : std::enable_shared_from_this<WorkerPool::Impl> {
+    Impl(asio::any_io_executor executor, asio::thread_pool& db, asio::thread_pool& cpu,
+         TaskStore& task_store, Options pool_options,
+         std::function<void(const std::string&)> finished)
+        : strand(asio::make_strand(executor)),
+          db_pool(db),
+          cpu_pool(cpu),
+          store(task_store),
+          options(pool_options),
+          on_finished(std::move(finished)),
+          owner(MakeOwnerId()),
+          wake_timer(strand),
+          drained_timer(strand),
+          random(std::random_device{}()) {}
+
+    asio::awaitable<void> ClaimLoop();
+    asio::awaitable<void> LeaseLoop();
+    asio::awaitable<void> ReapLoop();
+    asio::awaitable<void> RunTask(std::shared_ptr<RunningTask> running, Task task);
+    asio::awaitable<void> Record(const std::shared_ptr<RunningTask>& running, const Task& task,
+                                 const RunOutcome& outcome);
+    asio::awaitable<void> ShutdownOnStrand(Millis grace);
+    asio::awaitable<void> Pause(Millis duration);
+    Millis PickDelay(const FaultInjection& fault);
+    void Stop(const std::string& task_id, StopReason reason);
+    void Finish(const std::string& task_id);
+
+    asio::strand<asio::any_io_executor> strand;
+    asio::thread_pool& db_pool;
+    asio::thread_pool& cpu_pool;
+    TaskStore& store;
+    Options options;
+    std::function<void(const std::string&)> on_finished;
+    std::string owner;
+
+    std::unordered_map<std::string, std::shared_ptr<RunningTask>> running;
+    asio::steady_timer wake_timer;
+    asio::steady_timer drained_timer;
+    bool wake_pending = false;
+    bool stopping = false;  // no more claims or reaping
+    bool stopped = false;   // every task recorded or handed back; lease loop ends
+    std::mt19937_64 random;
+};
+
+WorkerPool::WorkerPool(asio::any_io_executor executor, asio::thread_pool& db_pool,
+                       asio::thread_pool& cpu_pool, TaskStore& store, Options options,
+                       std::function<void(const std::string&)> on_finished)
+    : impl_(std::make_shared<Impl>(std::move(executor), db_pool, cpu_pool, store, options,
+                                   std::move(on_finished))) {}
+
+WorkerPool::~WorkerPool() = default;
+
+const std::string& WorkerPool::owner() const { return impl_->owner; }
+
+void WorkerPool::Start() {
+    log::Info("worker", "worker pool started",
+              {{"owner", impl_->owner}, {"concurrency", impl_->options.concurrency}});
+    asio::co_spawn(impl_->strand, impl_->ClaimLoop(), asio::detached);
+    asio::co_spawn(impl_->strand, impl_->LeaseLoop(), asio::detached);
+    asio::co_spawn(impl_->strand, impl_->ReapLoop(), asio::detached);
+}
+
+void WorkerPool::Wake() {
+    asio::post(impl_->strand, [impl = impl_] {
+        impl->wake_pending = true;
+        impl->wake_timer.cancel();
+    });
+}
+
+void WorkerPool::CancelLocal(const std::string& task_id) {
+    asio::post(impl_->strand,
+               [impl = impl_, task_id] { impl->Stop(task_id, StopReason::kCancelled); });
+}
+
+asio::awaitable<void> WorkerPool::Shutdown(Millis grace) {
+    co_await asio::co_spawn(impl_->strand, impl_->ShutdownOnStrand(grace), asio::use_awaitable);
+}
+
+asio::awaitable<void> WorkerPool::Impl::Pause(Millis duration) {
+    asio::steady_timer timer(strand, duration);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+void WorkerPool::Impl::Stop(const std::string& task_id, StopReason reason) {
+    const auto found = running.find(task_id);
+    if (found == running.end() || found->second->stop != StopReason::kNone) {
+        return;
+    }
+    found->second->stop = reason;
+    found->second->timer->cancel();
+}
+
+void WorkerPool::Impl::Finish(const std::string& task_id) {
+    running.erase(task_id);
+    wake_pending = true;
+    wake_timer.cancel();
+    if (running.empty()) {
+        drained_timer.cancel();
+    }
+}
+
+Millis WorkerPool::Impl::PickDelay(const FaultInjection& fault) {
+    if (fault.delay_ms) {
+        return Millis{*fault.delay_ms};
+    }
+    const auto [min, max] = options.simulated_delay;
+    if (min >= max) {
+        return min;
+    }
+    std::uniform_int_distribution<Millis::rep> pick(min.count(), max.count());
+    return Millis{pick(random)};
+}
+
+asio::awaitable<void> WorkerPool::Impl::ClaimLoop() {
+    auto self = shared_from_this();
+    Millis error_backoff{100};
+    while (!stopping) {
+        const int free_slots = options.concurrency - static_cast<int>(running.size());
+        if (free_slots > 0) {
+            const int wanted = std::min(free_slots, options.claim_batch);
+            auto claimed = co_await RunBlocking(db_pool, [this, wanted] {
+                return store.Claim(owner, wanted, NowMillis(), options.lease);
+            });
+            if (!claimed.ok()) {
+                log::Warn("worker", "claim failed; backing off",
+                          {{"error", claimed.status().message()},
+                           {"backoff_ms", static_cast<std::int64_t>(error_backoff.count())}});
+                co_await Pause(error_backoff);
+                error_backoff = std::min(error_backoff * 2, kMaxErrorBackoff);
+                continue;
+            }
+            error_backoff = Millis{100};
+            for (ClaimedTask& item : *claimed) {
+                auto entry = std::make_shared<RunningTask>();
+                entry->lease = item.lease;
+                entry->timer = std::make_shared<asio::steady_timer>(strand);
+                entry->claimed_at = SteadyClock::now();
+                running[item.lease.task_id] = entry;
+                asio::co_spawn(strand, RunTask(entry, std::move(item.task)), asio::detached);
+            }
+            if (static_cast<int>(claimed->size()) == wanted) {
+                continue;  // there may be more eligible tasks right now
+            }
+        }
+        if (wake_pending) {
+            wake_pending = false;
+            continue;
+        }
+        wake_timer.expires_after(free_slots > 0 ? options.idle_poll : Millis{1000});
+        co_await wake_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        wake_pending = false;
+    }
+}
+
+asio::awaitable<void> WorkerPool::Impl::LeaseLoop() {
+    auto self = shared_from_this();
+    const Millis renew_every = options.lease / 3;
+    auto last_renewal = SteadyClock::now();
+    while (!stopped) {
+        co_await Pause(options.cancel_poll);
+        if (running.empty()) {
+            continue;
+        }
+        const auto asked_at = SteadyClock::now();
+        const bool renew = asked_at - last_renewal >= renew_every;
+        auto held = co_await RunBlocking(db_pool, [this, renew] {
+            return renew ? store.RenewLeases(owner, NowMillis(), options.lease)
+                         : store.HeldLeases(owner);
+        });
+        if (!held.ok()) {
+            log::Warn("worker", "lease check failed", {{"error", held.status().message()}});
+            continue;
+        }
+        if (renew) {
+            last_renewal = asked_at;
+        }
+        const std::unordered_set<std::string> still_held(held->begin(), held->end());
+        std::vector<std::string> lost;
+        for (const auto& [task_id, entry] : running) {
+            if (entry->claimed_at < asked_at && !still_held.contains(task_id)) {
+                lost.push_back(task_id);
+            }
+        }
+        for (const std::string& task_id : lost) {
+            log::Info("worker", "task no longer leased here; stopping it",
+                      {{"task_id", task_id}, {"owner", owner}});
+            Stop(task_id, StopReason::kLost);
+        }
+    }
+}
+
+asio::awaitable<void> WorkerPool::Impl::ReapLoop() {
+    auto self = shared_from_this();
+    while (!stopping) {
+        co_await Pause(options.reap_interval);
+        if (stopping) {
+            break;
+        }
+        auto reaped = co_await RunBlocking(db_pool, [this] {
+            return store.ReapExpired(NowMillis(), kReapBatch, [this](int attempts) {
+                return JitteredBackoff(attempts, options.retry_base, options.retry_cap);
+            });
+        });
+        if (!reaped.ok()) {
+            log::Warn("worker", "reaping expired leases failed",
+                      {{"error", reaped.status().message()}});
+        } else if (reaped->requeued > 0 || reaped->failed > 0) {
+            log::Info("worker", "reaped expired leases",
+                      {{"requeued", reaped->requeued}, {"failed", reaped->failed}});
+        }
+    }
+}
+
+asio::awaitable<void> WorkerPool::Impl::RunTask(std::shared_ptr<RunningTask> running_task,
+                                                Task task) {
+    auto self = shared_from_this();
+    const auto started = SteadyClock::now();
+    log::Info("task", "task started",
+              {{"task_id", task.task_id}, {"attempt", task.attempts}, {"owner", owner}});
+
+    RunOutcome outcome;
+    boost::json::object params;
+    try {
+        params = boost::json::parse(task.params_json).as_object();
+    } catch (const std::exception& error) {
+        outcome.error = TaskError{"processing_error", "stored parameters are unreadable"};
+    }
+    const TaskType* type = FindTaskType(task.type);
+    if (!outcome.error && type == nullptr) {
+        outcome.error = TaskError{"processing_error", "unknown task type " + task.type};
+    }
+    const FaultInjection fault = ReadFaultInjection(params);
+
+    if (!outcome.error) {
+        const Millis delay = PickDelay(fault);
+        if (running_task->stop == StopReason::kNone) {
+            running_task->timer->expires_after(std::min(delay, options.task_timeout));
+            co_await running_task->timer->async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+
+        if (running_task->stop == StopReason::kNone) {
+            if (delay >= options.task_timeout) {
+                outcome.error = TaskError{"timeout", "the attempt ran past --task-timeout"};
+                outcome.retryable = true;
+            } else if (fault.fail_permanently) {
+                outcome.error = TaskError{"invalid_input", "injected permanent failure"};
+            } else if (task.attempts <= fault.fail_attempts) {
+                outcome.error = TaskError{"injected_failure", "injected failure on attempt " +
+                                                                  std::to_string(task.attempts)};
+                outcome.retryable = true;
+            } else {
+                const auto work_params = WithoutFaultInjection(params);
+                outcome = co_await RunBlocking(cpu_pool, [type, &work_params, &task] {
+                    try {
+                        return type->Run(work_params, *task.text);
+                    } catch (const std::exception& error) {
+                        RunOutcome failed;
+                        failed.error = TaskError{"processing_error", error.what()};
+                        failed.retryable = true;
+                        return failed;
+                    }
+                });
+                if (SteadyClock::now() - started > options.task_timeout) {
+                    outcome = RunOutcome{};
+                    outcome.error = TaskError{"timeout", "the attempt ran past --task-timeout"};
+                    outcome.retryable = true;
+                }
+            }
+        }
+    }
+
+    // An outcome reached just as the shutdown grace ran out is still ours to
+    // record, because the lease is still valid.
+    const bool has_outcome = outcome.result_json || outcome.error;
+    if (running_task->stop == StopReason::kHandBack && has_outcome) {
+        running_task->stop = StopReason::kNone;
+    }
+    switch (running_task->stop) {
+        case StopReason::kNone:
+            co_await Record(running_task, task, outcome);
+            break;
+        case StopReason::kHandBack: {
+            auto handed = co_await RunBlocking(db_pool, [this, &running_task] {
+                return store.HandBack(running_task->lease, NowMillis());
+            });
+            log::Info("task", "task handed back at shutdown",
+                      {{"task_id", task.task_id},
+                       {"applied", handed.ok() && *handed == FenceOutcome::kApplied ? 1 : 0}});
+            break;
+        }
+        case StopReason::kCancelled:
+        case StopReason::kLost:
+            log::Info("task", "task attempt abandoned",
+                      {{"task_id", task.task_id},
+                       {"reason", running_task->stop == StopReason::kCancelled ? "cancelled"
+                                                                               : "lease lost"}});
+            break;
+    }
+    Finish(task.task_id);
+}
+
+asio::awaitable<void> WorkerPool::Impl::Record(const std::shared_ptr<RunningTask>& running_task,
+                                               const Task& task, const RunOutcome& outcome) {
+    const Lease& lease = running_task->lease;
+    const bool retry = !outcome.result_json && outcome.retryable && lease.attempt < task.max_attempts;
+    std::optional<UnixMillis> retry_at;
+    if (retry) {
+        retry_at = NowMillis() +
+                   JitteredBackoff(lease.attempt, options.retry_base, options.retry_cap).count();
+    }
+
+    Millis pause{200};
+    for (int attempt = 1; attempt <= kWriteRetries; ++attempt) {
+        auto written = co_await RunBlocking(db_pool, [this, &lease, &outcome, &retry_at] {
+            if (outcome.result_json) {
+                return store.Complete(lease, *outcome.result_json, NowMillis());
+            }
+            return store.Fail(lease, *outcome.error, retry_at, NowMillis());
+        });
+        if (written.ok()) {
+            if (*written == FenceOutcome::kLost) {
+                log::Info("task", "outcome discarded: the lease was lost",
+                          {{"task_id", task.task_id}, {"attempt", lease.attempt}});
+                co_return;
+            }
+            if (outcome.result_json) {
+                log::Info("task", "task completed",
+                          {{"task_id", task.task_id}, {"attempt", lease.attempt}});
+            } else {
+                log::Info("task", retry ? "task attempt failed; retry scheduled" : "task failed",
+                          {{"task_id", task.task_id},
+                           {"attempt", lease.attempt},
+                           {"error_code", outcome.error->code},
+                           {"error", outcome.error->message}});
+            }
+            if (!retry && on_finished) {
+                on_finished(task.task_id);
+            }
+            co_return;
+        }
+        log::Warn("task", "recording the outcome failed",
+                  {{"task_id", task.task_id},
+                   {"try", attempt},
+                   {"error", written.status().message()}});
+        co_await Pause(pause);
+        pause *= 2;
+    }
+    // The lease will expire and the reaper will retry the task elsewhere.
+    log::Error("task", "giving up on recording the outcome; the lease will expire",
+               {{"task_id", task.task_id}});
+}
+
+asio::awaitable<void> WorkerPool::Impl::ShutdownOnStrand(Millis grace) {
+    auto self = shared_from_this();
+    stopping = true;
+    wake_timer.cancel();
+    log::Info("worker", "worker pool stopping",
+              {{"running", running.size()},
+               {"grace_ms", static_cast<std::int64_t>(grace.count())}});
+
+    const auto deadline = SteadyClock::now() + grace;
+    while (!running.empty() && SteadyClock::now() < deadline) {
+        drained_timer.expires_at(deadline);
+        co_await drained_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    std::vector<std::string> remaining;
+    for (const auto& [task_id, entry] : running) {
+        remaining.push_back(task_id);
+    }
+    for (const std::string& task_id : remaining) {
+        Stop(task_id, StopReason::kHandBack);
+    }
+    // Work already on the CPU pool cannot be interrupted; it ends quickly.
+    const auto hand_back_deadline = SteadyClock::now() + std::chrono::seconds(10);
+    while (!running.empty() && SteadyClock::now() < hand_back_deadline) {
+        drained_timer.expires_at(hand_back_deadline);
+        co_await drained_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    stopped = true;
+    log::Info("worker", "worker pool stopped", {{"unrecorded", running.size()}});
+}
+
+}  // namespace conveyor

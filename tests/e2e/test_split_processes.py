@@ -1,0 +1,128 @@
+"""Separate api and worker processes sharing one SQLite file."""
+
+import concurrent.futures
+import subprocess
+import time
+
+from conftest import BINARY, hermetic_environment, list_all, submit, wait_until
+
+
+def submit_many(server, count, make_body):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda index: submit(server, make_body(index)), range(count)))
+
+
+def test_api_and_two_workers_complete_each_task_once(start_server):
+    api = start_server("api", "--simulated-delay", "0..20ms")
+    workers = [
+        start_server("worker", "--simulated-delay", "0..20ms", db_path=api.db_path) for _ in range(2)
+    ]
+    tasks = submit_many(api, 200, lambda index: f"split task number {index}")
+
+    def all_done():
+        items = list_all(api, "limit=100")
+        return items if all(item["status"] == "COMPLETED" for item in items) else None
+
+    items = wait_until(all_done, 90, "200 tasks did not all complete")
+    assert {item["task_id"] for item in items} == {task["task_id"] for task in tasks}
+    assert len(items) == 200
+    for item in items:
+        assert item["attempts"] == 1, item
+    for worker in workers:
+        assert worker.proc.poll() is None, f"a worker exited early; log:\n{worker.log_tail()}"
+
+    status, _, task = api.request("GET", f"/v1/tasks/{tasks[0]['task_id']}")
+    assert status == 200
+    assert task["result"]["word_count"] == 4
+
+
+def test_api_alone_leaves_tasks_pending(start_server):
+    api = start_server("api", "--simulated-delay", "0")
+    task = submit(api, "no worker")
+    status, _, body = api.request("GET", f"/v1/tasks/{task['task_id']}?wait=1")
+    assert status == 200
+    assert body["status"] == "PENDING"
+    assert body["attempts"] == 0
+
+
+def test_worker_started_later_drains_queue(start_server):
+    api = start_server("api", "--simulated-delay", "0")
+    tasks = submit_many(api, 30, lambda index: f"queued {index}")
+    start_server("worker", "--simulated-delay", "0", db_path=api.db_path)
+
+    def all_done():
+        return all(item["status"] == "COMPLETED" for item in list_all(api, "limit=100"))
+
+    wait_until(all_done, 60, "the worker did not drain 30 queued tasks")
+    assert len(list_all(api)) == len(tasks)
+
+
+def test_two_api_processes_share_tasks(start_server):
+    first = start_server("api", "--simulated-delay", "0")
+    second = start_server("api", "--simulated-delay", "0", db_path=first.db_path)
+    one = submit(first, "via first")
+    two = submit(second, "via second")
+    for api in (first, second):
+        listed = {item["task_id"] for item in list_all(api)}
+        assert listed == {one["task_id"], two["task_id"]}
+
+
+def test_idempotency_spans_api_processes(start_server):
+    first = start_server("api", "--simulated-delay", "0")
+    second = start_server("api", "--simulated-delay", "0", db_path=first.db_path)
+    headers = {"Idempotency-Key": "shared-key"}
+    _, _, original = first.request("POST", "/v1/tasks", {"text": "once"}, headers)
+    status, response_headers, replay = second.request("POST", "/v1/tasks", {"text": "once"}, headers)
+    assert status == 202, replay
+    assert replay["task_id"] == original["task_id"]
+    assert response_headers.get("idempotent-replayed") == "true"
+
+
+def test_cancel_on_api_stops_task_on_worker(start_server):
+    api = start_server("api", "--enable-fault-injection")
+    start_server("worker", "--simulated-delay", "0", "--enable-fault-injection", db_path=api.db_path)
+    task = submit(api, {"text": "slow", "params": {"delay_ms": 1500}})
+    wait_until(
+        lambda: api.request("GET", f"/v1/tasks/{task['task_id']}")[2]["status"] == "PROCESSING",
+        30,
+        "the worker did not claim the task",
+    )
+    status, _, body = api.request("POST", f"/v1/tasks/{task['task_id']}/cancel")
+    assert status == 200, body
+    sentinel = submit(api, {"text": "sentinel", "params": {"delay_ms": 1500}})
+    wait_until(
+        lambda: api.request("GET", f"/v1/tasks/{sentinel['task_id']}")[2]["status"] == "COMPLETED",
+        30,
+        "the sentinel task did not complete",
+    )
+    status, _, after = api.request("GET", f"/v1/tasks/{task['task_id']}")
+    assert after["status"] == "CANCELLED"
+    assert after["result"] is None
+
+
+def test_migrate_then_serve(start_server, tmp_path):
+    db_path = str(tmp_path / "migrated.db")
+    migrate = subprocess.run(
+        [BINARY, "migrate", "--database", f"sqlite:{db_path}", "--log-format", "json"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=hermetic_environment({}),
+        timeout=60,
+    )
+    assert migrate.returncode == 0, migrate.stderr.decode(errors="replace")
+    again = subprocess.run(
+        [BINARY, "migrate", "--database", f"sqlite:{db_path}", "--log-format", "json"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=hermetic_environment({}),
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stderr.decode(errors="replace")
+    server = start_server("serve", "--simulated-delay", "0", db_path=db_path)
+    task = submit(server, "after migrate")
+    started = time.monotonic()
+    while time.monotonic() - started < 30:
+        status, _, body = server.request("GET", f"/v1/tasks/{task['task_id']}?wait=5")
+        if body["status"] == "COMPLETED":
+            break
+    assert body["status"] == "COMPLETED", body
