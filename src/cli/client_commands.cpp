@@ -120,28 +120,23 @@ void SubmitCommand::Define(CLI::App& app) {
     text_option_ = app.add_option("text", text_, "The text to analyse; give TEXT or --file");
     file_option_ = app.add_option("--file", file_,
                                   "Read the text, byte for byte, from PATH; '-' is standard input")
-                       ->type_name("PATH")
-                       ->envname("CONVEYOR_FILE");
+                       ->type_name("PATH");
     app.add_option("--param", params_,
                    "Task parameter KEY=VALUE, repeatable; true, false and integers are sent as "
                    "JSON booleans and numbers, anything else as a string")
         ->type_name("KEY=VALUE")
-        ->allow_extra_args(false)
-        ->envname("CONVEYOR_PARAM");
+        ->allow_extra_args(false);
     idempotency_key_option_ =
         app.add_option("--idempotency-key", idempotency_key_,
                        "Idempotency-Key header: a repeated submit with the same key and body "
-                       "returns the first task instead of creating another")
-            ->envname("CONVEYOR_IDEMPOTENCY_KEY");
-    type_option_ = app.add_option("--type", type_, "Task type (the server's default: text.analyze)")
-                       ->envname("CONVEYOR_TYPE");
+                       "returns the first task instead of creating another");
+    type_option_ =
+        app.add_option("--type", type_, "Task type (the server's default: text.analyze)");
     max_attempts_option_ =
         app.add_option("--max-attempts", max_attempts_,
-                       "Attempts before the task fails, 1 to 20 (default: the server's setting)")
-            ->envname("CONVEYOR_MAX_ATTEMPTS");
+                       "Attempts before the task fails, 1 to 20 (default: the server's setting)");
     app.add_flag("--wait", wait_,
-                 "Wait until the task is COMPLETED, FAILED or CANCELLED, then print it")
-        ->envname("CONVEYOR_WAIT");
+                 "Wait until the task is COMPLETED, FAILED or CANCELLED, then print it");
 }
 
 Result<std::string> SubmitCommand::ReadText(std::istream& in) const {
@@ -251,10 +246,8 @@ void GetCommand::Define(CLI::App& app) {
     connection_.Define(app);
     app.add_option("id", task_id_, "Task ID")->required();
     app.add_flag("--wait", wait_,
-                 "Wait until the task is COMPLETED, FAILED or CANCELLED, then print it")
-        ->envname("CONVEYOR_WAIT");
-    app.add_flag("--include-text", include_text_, "Include the submitted text as \"text\"")
-        ->envname("CONVEYOR_INCLUDE_TEXT");
+                 "Wait until the task is COMPLETED, FAILED or CANCELLED, then print it");
+    app.add_flag("--include-text", include_text_, "Include the submitted text as \"text\"");
 }
 
 int GetCommand::Run(const CommandContext& context) {
@@ -301,20 +294,15 @@ void ListCommand::Define(CLI::App& app) {
     connection_.Define(app);
     status_option_ = app.add_option("--status", status_,
                                     "Only tasks in this status, or in any of a comma-separated "
-                                    "list such as PENDING,PROCESSING")
-                         ->envname("CONVEYOR_STATUS");
-    type_option_ =
-        app.add_option("--type", type_, "Only tasks of this type")->envname("CONVEYOR_TYPE");
+                                    "list such as PENDING,PROCESSING");
+    type_option_ = app.add_option("--type", type_, "Only tasks of this type");
     limit_option_ = app.add_option("--limit", limit_,
-                                   "Tasks per page, 1 to 100 (default: 20, or 100 with --all)")
-                        ->envname("CONVEYOR_LIMIT");
+                                   "Tasks per page, 1 to 100 (default: 20, or 100 with --all)");
     order_option_ =
         app.add_option("--order", order_, "Creation order: desc (newest first, the default) or asc")
-            ->check(CLI::IsMember({"asc", "desc"}))
-            ->envname("CONVEYOR_ORDER");
+            ->check(CLI::IsMember({"asc", "desc"}));
     app.add_flag("--all", all_,
-                 "Fetch every page and print all tasks as one page with a null next_cursor")
-        ->envname("CONVEYOR_ALL");
+                 "Fetch every page and print all tasks as one page with a null next_cursor");
 }
 
 ApiRequest ListCommand::PageRequest(const std::optional<std::string>& cursor) const {

@@ -1130,18 +1130,21 @@ TEST_F(ClientCommand, FlagBeatsEnvironment) {
     EXPECT_EQ(requests[0].message[http::field::authorization], "Bearer from-flag");
 }
 
-TEST_F(ClientCommand, ReadsFlagsFromEnvironment) {
+// Only --server and --api-key read the environment: a variable such as
+// CONVEYOR_MAX_ATTEMPTS, set for a server process, must not leak into
+// what a client sends.
+TEST_F(ClientCommand, IgnoresServerVariablesInEnvironment) {
     TestServer server({{200, R"({"items":[],"next_cursor":null})"}});
     setenv("CONVEYOR_SERVER", server.Url().c_str(), 1);
     setenv("CONVEYOR_STATUS", "FAILED", 1);
-    setenv("CONVEYOR_ALL", "true", 1);
+    setenv("CONVEYOR_LIMIT", "7", 1);
 
     CommandOutput output = RunCommand({"list"});
 
     EXPECT_EQ(output.exit_status, kExitOk) << output.err;
     std::vector<RecordedRequest> requests = server.Requests();
     ASSERT_EQ(requests.size(), 1U);
-    EXPECT_EQ(requests[0].message.target(), "/v1/tasks?status=FAILED&limit=100");
+    EXPECT_EQ(requests[0].message.target(), "/v1/tasks");
 }
 
 TEST_F(ClientCommand, RejectsApiKeyWithLineBreak) {

@@ -2,12 +2,11 @@
 
 import concurrent.futures
 import threading
-import time
 from urllib.parse import quote
 
 import pytest
 
-from conftest import list_all, submit, wait_for_status
+from conftest import list_all, submit, wait_for_status, wait_until
 from problems import assert_problem, parse_timestamp
 
 
@@ -171,12 +170,12 @@ def test_created_bounds_are_exclusive(api_only):
 
 def test_walk_while_tasks_are_created(start_server):
     server = start_server("serve", "--simulated-delay", "0..50ms", "--enable-fault-injection")
-    existing = submit_many(server, 80)
+    existing = submit_many(server, 300)
     stop = threading.Event()
     created_during = []
 
     def keep_creating():
-        for index in range(2000):
+        for index in range(5000):
             if stop.is_set():
                 return
             created_during.append(submit(server, f"concurrent {index}"))
@@ -184,12 +183,11 @@ def test_walk_while_tasks_are_created(start_server):
     creator = threading.Thread(target=keep_creating, daemon=True)
     creator.start()
     try:
-        # Wait until the creator has made progress so the walks overlap it.
-        deadline = time.monotonic() + 10
-        while len(created_during) < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(created_during) >= 5, 10, "the creator thread made no tasks")
         for order in ("asc", "desc"):
-            items = list_all(server, f"order={order}&limit=6")
+            created_before_walk = len(created_during)
+            items = list_all(server, f"order={order}&limit=5")
+            assert len(created_during) > created_before_walk, f"no task was created during the {order} walk"
             assert_unique(items)
             assert_ordered(items, order)
             listed = {item["task_id"] for item in items}
@@ -198,16 +196,17 @@ def test_walk_while_tasks_are_created(start_server):
     finally:
         stop.set()
         creator.join(timeout=30)
-    assert created_during, "no task was created during the walks"
 
 
 def test_filtered_walk_while_statuses_change(start_server):
-    server = start_server("serve", "--simulated-delay", "0..20ms", "--enable-fault-injection")
-    submit_many(server, 100)
+    server = start_server("serve", "--simulated-delay", "0..300ms", "--enable-fault-injection")
+    submit_many(server, 200)
     items = list_all(server, "status=PENDING,PROCESSING,COMPLETED&order=asc&limit=3")
     assert_unique(items)
     assert_ordered(items, "asc")
-    assert len(items) == 100
+    assert len(items) == 200
+    seen = {item["status"] for item in items}
+    assert seen - {"COMPLETED"}, "every task had completed before the walk, so no status changed during it"
 
 
 def test_cursor_bound_to_query(api_only):

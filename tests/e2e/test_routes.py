@@ -757,3 +757,52 @@ def test_metadata_absent_when_not_sent(plain_server):
 def test_explicit_default_type_is_accepted(plain_server):
     task = submit(plain_server, {"text": "typed", "type": "text.analyze"})
     assert task["type"] == "text.analyze"
+
+
+def test_metadata_limits_count_characters(plain_server):
+    metadata = {"\u00e9" * 64: "\u00fc" * 256, "\U0001F600" * 64: "v"}
+    status, _, task = plain_server.request("POST", "/v1/tasks", {"text": "a", "metadata": metadata})
+    assert status == 202, task
+    assert task["metadata"] == metadata
+    too_long_key = {"\u00e9" * 65: "v"}
+    response = plain_server.request("POST", "/v1/tasks", {"text": "a", "metadata": too_long_key})
+    assert_problem(response, 422, "validation_failed")
+    too_long_value = {"k": "\u00fc" * 257}
+    response = plain_server.request("POST", "/v1/tasks", {"text": "a", "metadata": too_long_value})
+    assert_problem(response, 422, "validation_failed")
+
+
+# Settings and logs.
+
+
+def test_setting_read_from_environment(start_server):
+    server = start_server("serve", "--simulated-delay", "0", env={"CONVEYOR_MAX_TEXT_BYTES": "100"})
+    assert_problem(server.request("POST", "/v1/tasks", {"text": "a" * 101}), 413, "payload_too_large")
+    status, _, task = server.request("POST", "/v1/tasks", {"text": "a" * 100})
+    assert status == 202, task
+
+
+def test_flag_beats_environment(start_server):
+    server = start_server(
+        "serve", "--simulated-delay", "0", "--max-text-bytes", "200",
+        env={"CONVEYOR_MAX_TEXT_BYTES": "100"},
+    )
+    status, _, task = server.request("POST", "/v1/tasks", {"text": "a" * 150})
+    assert status == 202, task
+
+
+def test_json_log_lines_are_objects(server):
+    task = submit(server, "logged")
+    wait_for_status(server, task["task_id"], "COMPLETED")
+    server.request("GET", "/nope")
+    lines = server.log_lines()
+    assert lines, "the server logged nothing"
+    for line in lines:
+        record = json.loads(line)
+        assert isinstance(record, dict), line
+        assert isinstance(record.get("msg"), str), line
+
+
+def test_startup_log_states_authentication_off(server):
+    messages = [json.loads(line).get("msg", "") for line in server.log_lines()]
+    assert any("authentication" in message.lower() for message in messages), messages

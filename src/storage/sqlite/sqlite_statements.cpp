@@ -94,8 +94,10 @@ const std::string kClaimSql =
 
 const std::string kSelectTextSql = "SELECT text FROM task_texts WHERE task_rowid = ?1";
 
+// A renewal is bookkeeping, not a change a client can see, so it leaves
+// updated_at alone.
 const std::string kRenewLeasesSql =
-    "UPDATE tasks SET lease_expires_at = ?2, updated_at = ?3"
+    "UPDATE tasks SET lease_expires_at = ?2"
     " WHERE status = 'PROCESSING' AND lease_owner = ?1 RETURNING task_id";
 
 const std::string kSelectHeldLeasesSql =

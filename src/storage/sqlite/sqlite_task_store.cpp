@@ -506,7 +506,6 @@ Result<std::vector<std::string>> RenewRows(Connection& db, std::string_view owne
     }
     (*renew)->BindText(1, owner);
     (*renew)->BindInt64(2, now + lease.count());
-    (*renew)->BindInt64(3, now);
     return ReadIds(**renew);
 }
 
