@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <array>
 #include <iostream>
 #include <string>
 
@@ -126,8 +127,6 @@ int main(int argc, char** argv) {
         "  submit, get, list, cancel, retry   (conveyor COMMAND --help for each)");
     app.require_subcommand(1);
 
-    Settings settings;
-    RawFlags raw;
     struct CommandInfo {
         const char* name;
         const char* description;
@@ -141,8 +140,15 @@ int main(int argc, char** argv) {
         {"migrate", "Create or upgrade the database schema, then exit",
          conveyor::ServerMode::kMigrate},
     };
-    for (const CommandInfo& info : commands) {
-        AddServerFlags(*app.add_subcommand(info.name, info.description), settings, raw);
+    // Each command binds its own copy of the settings: CLI11 applies
+    // environment variables to commands that were not chosen too, and one
+    // shared copy would let those overwrite the chosen command's flags.
+    constexpr std::size_t kCommandCount = std::size(commands);
+    std::array<Settings, kCommandCount> settings;
+    std::array<RawFlags, kCommandCount> raw;
+    for (std::size_t i = 0; i < kCommandCount; ++i) {
+        AddServerFlags(*app.add_subcommand(commands[i].name, commands[i].description), settings[i],
+                       raw[i]);
     }
 
     try {
@@ -151,22 +157,24 @@ int main(int argc, char** argv) {
         const int status = app.exit(error);
         return status == 0 ? 0 : kUsageError;
     }
-    ApplyRawFlags(raw, settings);
-    if (!conveyor::log::Init(settings.log_format, settings.log_level)) {
-        std::cerr << "conveyor: invalid --log-format or --log-level\n";
-        return kUsageError;
-    }
-    if (settings.api_keys_file) {
-        // NOTE: API keys and tenants are not built yet; starting without the
-        // authentication the operator asked for would expose every task.
-        conveyor::log::Error("main", "--api-keys-file is not supported by this build");
-        return kUsageError;
-    }
-
-    for (const CommandInfo& info : commands) {
-        if (app.got_subcommand(info.name)) {
-            return conveyor::RunServerCommand(info.mode, settings);
+    for (std::size_t i = 0; i < kCommandCount; ++i) {
+        if (!app.got_subcommand(commands[i].name)) {
+            continue;
         }
+        Settings& chosen = settings[i];
+        ApplyRawFlags(raw[i], chosen);
+        if (!conveyor::log::Init(chosen.log_format, chosen.log_level)) {
+            std::cerr << "conveyor: invalid --log-format or --log-level\n";
+            return kUsageError;
+        }
+        if (chosen.api_keys_file) {
+            // NOTE: API keys and tenants are not built yet; starting without
+            // the authentication the operator asked for would expose every
+            // task.
+            conveyor::log::Error("main", "--api-keys-file is not supported by this build");
+            return kUsageError;
+        }
+        return conveyor::RunServerCommand(commands[i].mode, chosen);
     }
     return kUsageError;
 }

@@ -110,32 +110,10 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     limits.fault_injection = settings.enable_fault_injection;
     http::Api api(*store, db_pool, watcher, *cursor_key, limits, std::move(hooks));
 
-    http::ServerLimits server_limits;
-    server_limits.max_body_bytes = static_cast<std::uint64_t>(settings.max_text_bytes) * 6 +
-                                   kEnvelopeBytes;
     std::unique_ptr<http::HttpServer> server;
-    if (mode == ServerMode::kServe || mode == ServerMode::kApi) {
-        server = std::make_unique<http::HttpServer>(io.get_executor(), api, server_limits);
-        auto bound = server->Listen(settings.listen);
-        if (!bound.ok()) {
-            log::Error("main", "cannot listen", {{"error", bound.status().message()}});
-            return 1;
-        }
-        server->Start();
-        watcher.Start();
-        log::Info("http", "listening",
-                  {{"address", server->BoundHost()},
-                   {"port", static_cast<int>(server->BoundPort())},
-                   {"mode", ModeName(mode)}});
-        log::Info("http", "authentication is off: every client is accepted as one tenant");
-    }
-    if (workers) {
-        workers->Start();
-    }
-    if (settings.enable_fault_injection) {
-        log::Warn("main", "fault injection is on; use it only in tests");
-    }
 
+    // Signals are caught before the listening line is logged, so a SIGTERM
+    // sent as soon as the server is up already means a clean shutdown.
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
         if (error) {
@@ -159,6 +137,31 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
             },
             asio::detached);
     });
+
+    http::ServerLimits server_limits;
+    server_limits.max_body_bytes = static_cast<std::uint64_t>(settings.max_text_bytes) * 6 +
+                                   kEnvelopeBytes;
+    if (mode == ServerMode::kServe || mode == ServerMode::kApi) {
+        server = std::make_unique<http::HttpServer>(io.get_executor(), api, server_limits);
+        auto bound = server->Listen(settings.listen);
+        if (!bound.ok()) {
+            log::Error("main", "cannot listen", {{"error", bound.status().message()}});
+            return 1;
+        }
+        server->Start();
+        watcher.Start();
+        log::Info("http", "listening",
+                  {{"address", server->BoundHost()},
+                   {"port", static_cast<int>(server->BoundPort())},
+                   {"mode", ModeName(mode)}});
+        log::Info("http", "authentication is off: every client is accepted as one tenant");
+    }
+    if (workers) {
+        workers->Start();
+    }
+    if (settings.enable_fault_injection) {
+        log::Warn("main", "fault injection is on; use it only in tests");
+    }
 
     std::vector<std::thread> threads;
     for (int i = 1; i < io_threads; ++i) {

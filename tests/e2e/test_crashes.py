@@ -112,8 +112,8 @@ def test_expired_lease_requeues_with_worker_lost(start_server):
     worker.kill()
     start_server("worker", *worker_args, db_path=api.db_path)
 
-    # The reaper puts the task back with a back-off of up to 5s; until the
-    # back-off passes, it is PENDING with the error and next attempt time.
+    # The reaper puts the task back with a back-off of up to 5s. Until the
+    # back-off passes, the task is PENDING with the error and next attempt time.
     def requeued():
         current = get_task(api, task["task_id"])
         return current if current["status"] == "PENDING" or current["attempts"] > 1 else None
@@ -178,14 +178,14 @@ def test_sigterm_refuses_new_connections(start_server):
     wait_for_status(server, task["task_id"], "PROCESSING", timeout=30)
     server.proc.send_signal(signal.SIGTERM)
 
-    def refused():
+    def connection_rejected():
         try:
             server.request("GET", "/healthz", timeout=2)
         except OSError:
             return True
         return server.proc.poll() is not None
 
-    wait_until(refused, 10, "the server kept accepting connections after SIGTERM")
+    wait_until(connection_rejected, 10, "the server kept accepting connections after SIGTERM")
     assert server.proc.wait(timeout=40) == 0
 
 

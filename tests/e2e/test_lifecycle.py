@@ -31,8 +31,8 @@ PROSE_TOP_WORDS = [
     {"word": "workers", "count": 2},
     {"word": "another", "count": 1},
 ]
-# Snowball English stems workers to worker and tasks to task, so three
-# groups reach 5 and sort by their shown words; the ones follow by word.
+# Snowball English stems workers to worker and tasks to task, so three groups
+# reach 5 and sort by their shown words. Words counted once follow in order.
 PROSE_TOP_WORDS_STEMMED = [
     {"word": "queue", "count": 5},
     {"word": "task", "count": 5},

@@ -60,11 +60,11 @@ def test_worker_started_later_drains_queue(start_server):
 def test_two_api_processes_share_tasks(start_server):
     first = start_server("api", "--simulated-delay", "0")
     second = start_server("api", "--simulated-delay", "0", db_path=first.db_path)
-    one = submit(first, "via first")
-    two = submit(second, "via second")
+    first_task = submit(first, "via first")
+    second_task = submit(second, "via second")
     for api in (first, second):
         listed = {item["task_id"] for item in list_all(api)}
-        assert listed == {one["task_id"], two["task_id"]}
+        assert listed == {first_task["task_id"], second_task["task_id"]}
 
 
 def test_idempotency_spans_api_processes(start_server):
