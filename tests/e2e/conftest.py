@@ -237,10 +237,26 @@ def start_server(tmp_path_factory, request):
             print(server.log_tail(60))
 
 
+# "serve" runs the API and workers in one process; "split" runs one api and
+# two worker processes on one database file. CTest runs the main files in
+# both topologies.
+TOPOLOGY = os.environ.get("CONVEYOR_E2E_TOPOLOGY", "serve")
+
+
 @pytest.fixture
 def server(start_server):
-    """One serve process with no simulated delay and fault injection on."""
-    return start_server("serve", "--simulated-delay", "0", "--enable-fault-injection")
+    """The system under test, with no simulated delay and fault injection on.
+
+    In the split topology this returns the api process; its two workers
+    share its database file.
+    """
+    flags = ("--simulated-delay", "0", "--enable-fault-injection")
+    if TOPOLOGY == "split":
+        api = start_server("api", *flags)
+        for _ in range(2):
+            start_server("worker", *flags, db_path=api.db_path)
+        return api
+    return start_server("serve", *flags)
 
 
 def submit(server, body, headers=None):
