@@ -46,7 +46,8 @@ void AddServerFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
     command.add_option("--listen", settings.listen, "Address and port to serve HTTP on; port 0 picks a free one")
         ->envname(env("LISTEN"))
         ->capture_default_str();
-    command.add_option("--database", settings.database, "sqlite:PATH or a postgresql:// URL")
+    command.add_option("--database", settings.database,
+                       "Database: sqlite:PATH (PostgreSQL URLs are not supported by this build)")
         ->envname(env("DATABASE"))
         ->capture_default_str();
     command.add_option("--concurrency", settings.concurrency, "Tasks one worker process runs at once")

@@ -65,7 +65,7 @@ WorkerPool::Options MakeWorkerOptions(const Settings& settings) {
 int RunServerCommand(ServerMode mode, const Settings& settings) {
     auto opened = OpenTaskStore(settings.database);
     if (!opened.ok()) {
-        log::Error("main", "cannot open the database",
+        log::Error("main", "cannot open the database named by --database",
                    {{"database", settings.database}, {"error", opened.status().message()}});
         return 1;
     }
@@ -75,7 +75,8 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
         return 1;
     }
     if (mode == ServerMode::kMigrate) {
-        log::Info("main", "database schema is up to date", {{"database", settings.database}});
+        log::Info("main", "migrations applied; the schema is current",
+                  {{"database", settings.database}});
         return 0;
     }
     auto cursor_key = store->CursorKey();

@@ -1,5 +1,6 @@
 #include "http/api.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/url/parse.hpp>
@@ -62,15 +63,17 @@ Response MakeStorageProblem(const Status& status, const Request& request,
     return MakeProblem(ErrorCode::kInternalError, "The request failed unexpectedly.", request);
 }
 
+// Accepts "application/json" with no parameters or with charset=utf-8, in
+// any case and with optional white space.
 bool IsJsonMediaType(std::string_view content_type) {
-    const std::string_view media = content_type.substr(0, content_type.find(';'));
     std::string lowered;
-    for (const char c : media) {
+    for (const char c : content_type) {
         if (c != ' ' && c != '\t') {
             lowered.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
         }
     }
-    return lowered == "application/json";
+    return lowered == "application/json" || lowered == "application/json;charset=utf-8" ||
+           lowered == "application/json;charset=\"utf-8\"";
 }
 
 bool IsValidIdempotencyKey(std::string_view key) {
@@ -142,12 +145,21 @@ asio::awaitable<Response> Api::Handle(const Request& request, std::string_view r
 
 asio::awaitable<Response> Api::Route(Context& context) {
     const Request& request = context.request;
-    const auto target = boost::urls::parse_origin_form(request.target());
-    if (!target) {
+    // Origin form ("/v1/tasks?limit=5") and absolute form
+    // ("http://host/v1/tasks?limit=5") are both accepted (RFC 9112, 3.2).
+    const std::string_view raw_target = request.target();
+    const auto target = boost::urls::parse_uri_reference(raw_target);
+    if (!target || (!target->has_scheme() && !raw_target.starts_with('/'))) {
+        const std::string_view raw_path = raw_target.substr(0, raw_target.find('?'));
+        if (boost::urls::parse_origin_form(raw_path)) {
+            co_return MakeProblem(ErrorCode::kInvalidParameter,
+                                  "The query string is not valid: check its percent-encoding.",
+                                  request);
+        }
         co_return MakeProblem(ErrorCode::kNotFound, "The request target is not a valid path.",
                               request);
     }
-    context.match = MatchRoute(target->encoded_path().decode());
+    context.match = MatchRoute(target->encoded_path());
     if (context.match.route == Route::kNone) {
         co_return MakeProblem(ErrorCode::kNotFound,
                               "No route matches " + std::string(target->encoded_path()) + ".",
@@ -164,6 +176,10 @@ asio::awaitable<Response> Api::Route(Context& context) {
         co_return response;
     }
     for (const auto& param : target->params()) {
+        if (param.key.empty()) {
+            co_return MakeProblem(ErrorCode::kInvalidParameter,
+                                  "The query string has a parameter without a name.", request);
+        }
         if (context.query.contains(param.key)) {
             co_return MakeProblem(ErrorCode::kInvalidParameter,
                                   "The query parameter " + param.key + " is given more than once.",
@@ -210,7 +226,18 @@ asio::awaitable<Response> Api::Submit(Context& context) {
                               "Send the task as a JSON body with Content-Type: application/json.",
                               request);
     }
+    if (const auto encoding = request.find(beast_http::field::content_encoding);
+        encoding != request.end() && !boost::beast::iequals(encoding->value(), "identity")) {
+        co_return MakeProblem(ErrorCode::kUnsupportedMediaType,
+                              "Content-Encoding " + std::string(encoding->value()) +
+                                  " is not supported; send the body uncompressed.",
+                              request);
+    }
     std::optional<IdempotencyKey> key;
+    if (request.count("Idempotency-Key") > 1) {
+        co_return MakeProblem(ErrorCode::kInvalidIdempotencyKey,
+                              "Send at most one Idempotency-Key header.", request);
+    }
     if (const auto header = request.find("Idempotency-Key"); header != request.end()) {
         if (!IsValidIdempotencyKey(header->value())) {
             co_return MakeProblem(ErrorCode::kInvalidIdempotencyKey,
@@ -429,12 +456,17 @@ asio::awaitable<Response> Api::ListTasks(Context& context) {
 
 asio::awaitable<Response> Api::CancelTask(Context& context) {
     const Request& request = context.request;
+    if (!context.query.empty()) {
+        co_return MakeProblem(ErrorCode::kInvalidParameter,
+                              "This route takes no query parameters.", request);
+    }
     if (!IsUuid(context.match.task_id)) {
         co_return MakeProblem(ErrorCode::kInvalidTaskId, "The task id must be a UUID.", request);
     }
     const std::string task_id = LowerCase(context.match.task_id);
-    auto task = co_await RunBlocking(db_pool_, [this, &context, &task_id] {
-        return store_.Cancel(context.tenant, task_id, NowMillis());
+    const UnixMillis now = NowMillis();
+    auto task = co_await RunBlocking(db_pool_, [this, &context, &task_id, now] {
+        return store_.Cancel(context.tenant, task_id, now);
     });
     if (!task.ok()) {
         switch (task.status().code()) {
@@ -449,16 +481,25 @@ asio::awaitable<Response> Api::CancelTask(Context& context) {
                 co_return MakeStorageProblem(task.status(), request, context.request_id);
         }
     }
-    log::Info("task", "task cancelled", {{"request_id", context.request_id}, {"task_id", task_id}});
-    if (hooks_.on_cancelled) {
-        hooks_.on_cancelled(task_id);
+    // A task that was already cancelled comes back unchanged, with an older
+    // updated_at; only a real transition is logged and announced.
+    if (task->updated_at == now) {
+        log::Info("task", "task cancelled",
+                  {{"request_id", context.request_id}, {"task_id", task_id}});
+        if (hooks_.on_cancelled) {
+            hooks_.on_cancelled(task_id);
+        }
+        watcher_.NotifyFinished(task_id);
     }
-    watcher_.NotifyFinished(task_id);
     co_return MakeJsonResponse(beast_http::status::ok, TaskToJson(*task, true), request);
 }
 
 asio::awaitable<Response> Api::RetryTask(Context& context) {
     const Request& request = context.request;
+    if (!context.query.empty()) {
+        co_return MakeProblem(ErrorCode::kInvalidParameter,
+                              "This route takes no query parameters.", request);
+    }
     if (!IsUuid(context.match.task_id)) {
         co_return MakeProblem(ErrorCode::kInvalidTaskId, "The task id must be a UUID.", request);
     }

@@ -39,14 +39,14 @@ RouteMatch MatchRoute(std::string_view path) {
 std::string_view AllowedMethods(Route route) {
     switch (route) {
         case Route::kTasks:
-            return "GET, POST";
+            return "GET, HEAD, POST";
         case Route::kTaskCancel:
         case Route::kTaskRetry:
             return "POST";
         case Route::kHealthz:
         case Route::kReadyz:
         case Route::kTask:
-            return "GET";
+            return "GET, HEAD";
         case Route::kNone:
             return "";
     }
@@ -56,14 +56,14 @@ std::string_view AllowedMethods(Route route) {
 bool IsMethodAllowed(Route route, std::string_view method) {
     switch (route) {
         case Route::kTasks:
-            return method == "GET" || method == "POST";
+            return method == "GET" || method == "HEAD" || method == "POST";
         case Route::kTaskCancel:
         case Route::kTaskRetry:
             return method == "POST";
         case Route::kHealthz:
         case Route::kReadyz:
         case Route::kTask:
-            return method == "GET";
+            return method == "GET" || method == "HEAD";
         case Route::kNone:
             return false;
     }

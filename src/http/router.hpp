@@ -17,13 +17,16 @@ enum class Route {
 
 struct RouteMatch {
     Route route = Route::kNone;
-    std::string task_id;  // the decoded {id} segment, unchecked
+    std::string task_id;  // the {id} segment as sent, unchecked
 };
 
-// Matches a decoded request path (no query) against the API's routes.
+// Matches a request path as sent, still percent-encoded and without the
+// query, against the API's routes. Matching before decoding keeps "%2F"
+// from acting as a separator; the {id} segment is returned as sent.
 RouteMatch MatchRoute(std::string_view path);
 
-// Returns the methods a route accepts, as an Allow header value.
+// Returns the methods a route accepts, as an Allow header value. HEAD is
+// accepted wherever GET is.
 std::string_view AllowedMethods(Route route);
 
 // Returns true when `method` is one of the route's methods.

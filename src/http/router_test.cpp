@@ -102,11 +102,19 @@ TEST(MatchRoute, RejectsQueryInPath) {
     EXPECT_EQ(MatchRoute("/healthz?x=1").route, Route::kNone);
 }
 
+TEST(MatchRoute, EncodedSlashIsNotSeparator) {
+    const std::string id = "01a24267-33b1-7857-9d37-d38fa8fe475f";
+    EXPECT_EQ(MatchRoute("/v1%2Ftasks").route, Route::kNone);
+    const RouteMatch action = MatchRoute("/v1/tasks/" + id + "%2Fcancel");
+    EXPECT_EQ(action.route, Route::kTask) << "the encoded slash stays inside the id";
+    EXPECT_EQ(action.task_id, id + "%2Fcancel");
+}
+
 TEST(AllowedMethods, EachRoute) {
-    EXPECT_EQ(AllowedMethods(Route::kHealthz), "GET");
-    EXPECT_EQ(AllowedMethods(Route::kReadyz), "GET");
-    EXPECT_EQ(AllowedMethods(Route::kTasks), "GET, POST");
-    EXPECT_EQ(AllowedMethods(Route::kTask), "GET");
+    EXPECT_EQ(AllowedMethods(Route::kHealthz), "GET, HEAD");
+    EXPECT_EQ(AllowedMethods(Route::kReadyz), "GET, HEAD");
+    EXPECT_EQ(AllowedMethods(Route::kTasks), "GET, HEAD, POST");
+    EXPECT_EQ(AllowedMethods(Route::kTask), "GET, HEAD");
     EXPECT_EQ(AllowedMethods(Route::kTaskCancel), "POST");
     EXPECT_EQ(AllowedMethods(Route::kTaskRetry), "POST");
     EXPECT_EQ(AllowedMethods(Route::kNone), "");
@@ -115,6 +123,7 @@ TEST(AllowedMethods, EachRoute) {
 TEST(IsMethodAllowed, ReadOnlyRoutes) {
     for (const Route route : {Route::kHealthz, Route::kReadyz, Route::kTask}) {
         EXPECT_TRUE(IsMethodAllowed(route, "GET")) << RouteName(route);
+        EXPECT_TRUE(IsMethodAllowed(route, "HEAD")) << RouteName(route);
         EXPECT_FALSE(IsMethodAllowed(route, "POST")) << RouteName(route);
         EXPECT_FALSE(IsMethodAllowed(route, "PUT")) << RouteName(route);
         EXPECT_FALSE(IsMethodAllowed(route, "DELETE")) << RouteName(route);

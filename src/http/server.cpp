@@ -69,6 +69,26 @@ Response MakeReadErrorResponse(const beast::error_code& error) {
         false);
 }
 
+// Returns true when Transfer-Encoding is present but does not end in
+// "chunked": the body's length is then unknown, and reading on would take
+// its bytes for the next request (RFC 9112, section 6.3).
+bool HasUnframedBody(const Request& request) {
+    const auto encoding = request.find(beast_http::field::transfer_encoding);
+    if (encoding == request.end()) {
+        return false;
+    }
+    std::string_view value = encoding->value();
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+        value.remove_suffix(1);
+    }
+    const std::size_t comma = value.rfind(',');
+    std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
+    while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) {
+        last.remove_prefix(1);
+    }
+    return !beast::iequals(last, "chunked");
+}
+
 struct InFlight {
     explicit InFlight(std::atomic<int>& counter) : counter_(counter) { ++counter_; }
     ~InFlight() { --counter_; }
@@ -203,14 +223,39 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
     parser.body_limit(limits.max_body_bytes);
 
+    // The header is read piece by piece so that its size can be counted
+    // here: Beast 1.81's own header limit misses empty header lines such as
+    // "X:", which would otherwise let one request grow memory without bound.
+    // The idle timeout applies until the first byte, the request timeout
+    // after it.
+    beast::error_code header_error;
+    std::size_t header_bytes = 0;
     stream.expires_after(limits.idle_timeout);
-    const auto header_read = co_await beast_http::async_read_header(
-        stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-    const beast::error_code header_error = std::get<0>(header_read);
-    if (header_error == beast_http::error::end_of_stream || header_error == beast::error::timeout ||
-        header_error == asio::error::eof || header_error == asio::error::connection_reset ||
-        header_error == asio::error::operation_aborted) {
+    while (!parser.is_header_done()) {
+        const auto piece = co_await beast_http::async_read_some(
+            stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        header_error = std::get<0>(piece);
+        if (header_error) {
+            break;
+        }
+        if (header_bytes == 0) {
+            stream.expires_after(limits.request_timeout);
+        }
+        header_bytes += std::get<1>(piece);
+        if (header_bytes > limits.max_header_bytes) {
+            header_error = beast_http::error::header_limit;
+            break;
+        }
+    }
+    if (header_bytes == 0 &&
+        (header_error == beast_http::error::end_of_stream ||
+         header_error == beast::error::timeout || header_error == asio::error::eof ||
+         header_error == asio::error::connection_reset ||
+         header_error == asio::error::operation_aborted)) {
         co_return false;
+    }
+    if (!header_error && HasUnframedBody(parser.get())) {
+        header_error = beast_http::error::bad_transfer_encoding;
     }
     const auto started = std::chrono::steady_clock::now();
     InFlight in_flight(state.requests_in_flight);
@@ -255,6 +300,15 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
         stream.expires_never();
         response = co_await state.api.Handle(request, request_id);
         keep_alive = request.keep_alive() && !state.stopping;
+        if (request.version() < 11 && request.count(beast_http::field::transfer_encoding) > 0) {
+            keep_alive = false;  // HTTP/1.0 has no transfer codings (RFC 9112, section 6.1)
+        }
+        if (request.method() == beast_http::verb::head) {
+            // The headers, Content-Length included, are those of GET.
+            const auto length = response.body().size();
+            response.body().clear();
+            response.content_length(length);
+        }
         const std::string_view target = request.target();
         const std::string_view route_name =
             RouteName(MatchRoute(target.substr(0, target.find('?'))).route);

@@ -1,8 +1,10 @@
 #include "http/submission.hpp"
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include <algorithm>
+#include <set>
 
 #include "core/crypto.hpp"
 
@@ -169,7 +171,76 @@ bool ParsesWithEscapesReplaced(std::string_view body, const std::vector<std::siz
     return !error;
 }
 
+// A basic_parser handler that records the member names of each open
+// object and stops at the first name that repeats.
+class DuplicateMemberFinder {
+public:
+    static constexpr std::size_t max_object_size = std::size_t(-1);
+    static constexpr std::size_t max_array_size = std::size_t(-1);
+    static constexpr std::size_t max_key_size = std::size_t(-1);
+    static constexpr std::size_t max_string_size = std::size_t(-1);
+
+    bool on_document_begin(boost::json::error_code&) { return true; }
+    bool on_document_end(boost::json::error_code&) { return true; }
+    bool on_array_begin(boost::json::error_code&) { return true; }
+    bool on_array_end(std::size_t, boost::json::error_code&) { return true; }
+    bool on_object_begin(boost::json::error_code&) {
+        open_objects_.emplace_back();
+        return true;
+    }
+    bool on_object_end(std::size_t, boost::json::error_code&) {
+        open_objects_.pop_back();
+        return true;
+    }
+    bool on_string_part(boost::json::string_view, std::size_t, boost::json::error_code&) {
+        return true;
+    }
+    bool on_string(boost::json::string_view, std::size_t, boost::json::error_code&) {
+        return true;
+    }
+    bool on_key_part(boost::json::string_view part, std::size_t, boost::json::error_code&) {
+        key_.append(part.data(), part.size());
+        return true;
+    }
+    bool on_key(boost::json::string_view part, std::size_t, boost::json::error_code& error) {
+        key_.append(part.data(), part.size());
+        if (!open_objects_.back().insert(key_).second) {
+            duplicate_ = key_;
+            error = boost::json::error::syntax;
+            return false;
+        }
+        key_.clear();
+        return true;
+    }
+    bool on_number_part(boost::json::string_view, boost::json::error_code&) { return true; }
+    bool on_int64(std::int64_t, boost::json::string_view, boost::json::error_code&) {
+        return true;
+    }
+    bool on_uint64(std::uint64_t, boost::json::string_view, boost::json::error_code&) {
+        return true;
+    }
+    bool on_double(double, boost::json::string_view, boost::json::error_code&) { return true; }
+    bool on_bool(bool, boost::json::error_code&) { return true; }
+    bool on_null(boost::json::error_code&) { return true; }
+    bool on_comment_part(boost::json::string_view, boost::json::error_code&) { return true; }
+    bool on_comment(boost::json::string_view, boost::json::error_code&) { return true; }
+
+    const std::optional<std::string>& duplicate() const { return duplicate_; }
+
+private:
+    std::vector<std::set<std::string, std::less<>>> open_objects_;
+    std::string key_;
+    std::optional<std::string> duplicate_;
+};
+
 }  // namespace
+
+std::optional<std::string> FindDuplicateMember(std::string_view json_text) {
+    boost::json::basic_parser<DuplicateMemberFinder> parser(boost::json::parse_options{});
+    boost::json::error_code error;
+    parser.write_some(false, json_text.data(), json_text.size(), error);
+    return parser.handler().duplicate();
+}
 
 bool HasLoneSurrogateEscape(std::string_view body) {
     return !LoneSurrogateEscapes(body).empty();
@@ -198,6 +269,13 @@ std::variant<Submission, Problem> ParseSubmission(std::string_view body,
     }
     if (!root.is_object()) {
         return Problem{ErrorCode::kInvalidJson, "The body must be a JSON object.", {}};
+    }
+    // Boost.JSON keeps the last of repeated members; the request is rejected
+    // instead, so that what is stored and echoed is exactly what was sent.
+    if (const auto duplicate = FindDuplicateMember(body)) {
+        return Problem{ErrorCode::kInvalidJson,
+                       "The member \"" + *duplicate + "\" appears more than once in one object.",
+                       {}};
     }
     const auto& object = root.get_object();
 

@@ -38,6 +38,10 @@ std::variant<Submission, Problem> ParseSubmission(std::string_view body,
 // formatting do not change it. Precondition: `json_text` is valid JSON.
 std::string CanonicalJsonHash(std::string_view json_text);
 
+// Returns the first member name that appears twice in one object of
+// `json_text`, or nullopt when there is none or the text is not JSON.
+std::optional<std::string> FindDuplicateMember(std::string_view json_text);
+
 // Returns true when `body` contains a \u escape of a UTF-16 surrogate that
 // is not part of a valid pair.
 bool HasLoneSurrogateEscape(std::string_view body);

@@ -535,3 +535,33 @@ TEST(HasLoneSurrogateEscape, IgnoresPairsAndOtherEscapes) {
 
 }  // namespace
 }  // namespace conveyor::http
+
+namespace conveyor::http {
+namespace {
+
+TEST(FindDuplicateMember, FindsRepeatedTopLevelMember) {
+    EXPECT_EQ(FindDuplicateMember(R"({"text":"a","text":"b"})"), "text");
+}
+
+TEST(FindDuplicateMember, FindsRepeatedNestedMember) {
+    EXPECT_EQ(FindDuplicateMember(R"({"text":"a","metadata":{"k":"1","k":"2"}})"), "k");
+}
+
+TEST(FindDuplicateMember, AllowsSameNameInSeparateObjects) {
+    EXPECT_EQ(FindDuplicateMember(R"({"a":{"k":1},"b":{"k":2},"c":[{"k":1},{"k":2}]})"),
+              std::nullopt);
+}
+
+TEST(FindDuplicateMember, ComparesDecodedNames) {
+    EXPECT_EQ(FindDuplicateMember(R"({"text":"a","t\u0065xt":"b"})"), "text");
+}
+
+TEST(ParseSubmission, RepeatedMemberIsInvalidJson) {
+    const auto parsed = ParseSubmission(R"({"text":"a","max_attempts":2,"max_attempts":3})",
+                                        SubmissionLimits{});
+    ASSERT_TRUE(std::holds_alternative<Problem>(parsed));
+    EXPECT_EQ(std::get<Problem>(parsed).code, ErrorCode::kInvalidJson);
+}
+
+}  // namespace
+}  // namespace conveyor::http

@@ -87,6 +87,8 @@ enum class FenceOutcome {
 struct ReapOutcome {
     int requeued = 0;  // back to PENDING with worker_lost and a back-off
     int failed = 0;    // FAILED with worker_lost, no attempts left
+    std::vector<std::string> requeued_ids;
+    std::vector<std::string> failed_ids;
 };
 
 // Durable storage of tasks. Every method blocks on the database, so callers

@@ -259,9 +259,18 @@ asio::awaitable<void> WorkerPool::Impl::ReapLoop() {
         if (!reaped.ok()) {
             log::Warn("worker", "reaping expired leases failed",
                       {{"error", reaped.status().message()}});
-        } else if (reaped->requeued > 0 || reaped->failed > 0) {
-            log::Info("worker", "reaped expired leases",
-                      {{"requeued", reaped->requeued}, {"failed", reaped->failed}});
+        } else {
+            for (const std::string& task_id : reaped->requeued_ids) {
+                log::Info("task", "lease expired; task requeued",
+                          {{"task_id", task_id}, {"error_code", "worker_lost"}});
+            }
+            for (const std::string& task_id : reaped->failed_ids) {
+                log::Info("task", "lease expired; task failed",
+                          {{"task_id", task_id}, {"error_code", "worker_lost"}});
+                if (on_finished) {
+                    on_finished(task_id);
+                }
+            }
         }
     }
 }

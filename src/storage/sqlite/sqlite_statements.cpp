@@ -124,7 +124,7 @@ const std::string kHandBackSql =
     kClearLease + kFence;
 
 const std::string kSelectExpiredSql =
-    "SELECT id, lease_owner, attempts, max_attempts FROM tasks"
+    "SELECT id, lease_owner, attempts, max_attempts, task_id FROM tasks"
     " WHERE status = 'PROCESSING' AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?2";
 
 const std::string kReapRequeueSql =

@@ -512,6 +512,7 @@ Result<std::vector<std::string>> RenewRows(Connection& db, std::string_view owne
 // A PROCESSING task whose lease had expired when the reaper looked.
 struct ExpiredLease {
     std::int64_t row_id = 0;
+    std::string task_id;
     std::string owner;
     int attempts = 0;
     bool requeue = false;  // attempts left: back to PENDING, else FAILED
@@ -533,6 +534,7 @@ Result<std::vector<ExpiredLease>> FindExpired(Connection& db, UnixMillis now, in
         lease.owner = row.ColumnText(1);
         lease.attempts = static_cast<int>(row.ColumnInt64(2));
         lease.requeue = lease.attempts < row.ColumnInt64(3);
+        lease.task_id = row.ColumnText(4);
         lease.eligible_at = lease.requeue ? now + backoff(lease.attempts).count() : now;
         expired.push_back(std::move(lease));
         return Status::Ok();
@@ -935,6 +937,7 @@ Result<ReapOutcome> SqliteTaskStore::ReapExpired(
         }
         if (*reaped) {
             ++(lease.requeue ? outcome.requeued : outcome.failed);
+            (lease.requeue ? outcome.requeued_ids : outcome.failed_ids).push_back(lease.task_id);
         }
     }
     if (Status status = transaction.Commit(); !status.ok()) {

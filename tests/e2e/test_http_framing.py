@@ -1,0 +1,177 @@
+"""HTTP/1.1 framing: how the server reads requests that are odd or hostile.
+
+These tests write raw bytes to a socket, because an HTTP client library
+would refuse to send most of them.
+"""
+
+import json
+import socket
+import time
+
+import pytest
+
+from problems import assert_problem, unused_task_id
+
+READ_TIMEOUT_S = 10.0
+
+
+def exchange(server, raw, read_until_close=True):
+    """Send raw bytes and return everything the server sends back."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=READ_TIMEOUT_S) as sock:
+        sock.sendall(raw)
+        chunks = []
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if not read_until_close:
+                break
+        return b"".join(chunks)
+
+
+def split_responses(data):
+    """Split a byte stream into (status, headers, body) by Content-Length."""
+    responses = []
+    while data:
+        head, separator, rest = data.partition(b"\r\n\r\n")
+        assert separator, f"incomplete response: {data[:200]!r}"
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        responses.append((status, headers, rest[:length]))
+        data = rest[length:]
+    return responses
+
+
+def test_head_answers_without_body(server):
+    data = exchange(
+        server,
+        b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    head_end = data.index(b"\r\n\r\n") + 4
+    head = data[:head_end].decode("latin-1")
+    assert head.startswith("HTTP/1.1 200"), head
+    assert "Content-Length: 15" in head, "HEAD keeps the Content-Length of GET"
+    assert data[head_end:].startswith(b"HTTP/1.1 200"), "no body may follow a HEAD answer"
+
+
+def test_head_is_listed_in_allow(server):
+    status, headers, _ = server.request("DELETE", "/healthz")
+    assert status == 405
+    assert "HEAD" in headers["allow"]
+
+
+def test_encoded_slash_is_not_a_separator(server):
+    assert_problem(server.request("GET", "/v1%2Ftasks"), 404, "not_found")
+
+
+def test_encoded_slash_in_id_is_invalid_task_id(server):
+    path = f"/v1/tasks/{unused_task_id()}%2Fcancel"
+    assert_problem(server.request("GET", path), 400, "invalid_task_id")
+
+
+def test_absolute_form_target_is_accepted(server):
+    data = exchange(
+        server, b"GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
+
+
+def test_bad_query_encoding_is_invalid_parameter(server):
+    assert_problem(server.request("GET", "/v1/tasks?status=%zz"), 400, "invalid_parameter")
+
+
+def test_empty_query_name_is_invalid_parameter(server):
+    assert_problem(server.request("GET", "/v1/tasks?=1"), 400, "invalid_parameter")
+
+
+@pytest.mark.parametrize("encoding", [b"gzip", b"identity", b"chunked, gzip", b"xchunked"])
+def test_unframed_transfer_encoding_is_rejected(server, encoding):
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    data = exchange(
+        server,
+        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: " + encoding + b"\r\n\r\n" + smuggled,
+    )
+    responses = split_responses(data)
+    assert len(responses) == 1, "the body must not be read as a second request"
+    assert responses[0][0] == 400
+    assert responses[0][1].get("connection") == "close"
+
+
+def test_chunked_body_is_accepted(server):
+    body = json.dumps({"text": "chunked body"}).encode()
+    data = exchange(
+        server,
+        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n",
+    )
+    assert data.startswith(b"HTTP/1.1 202"), data[:200]
+
+
+def test_empty_header_lines_hit_header_limit(server):
+    # Empty header lines are counted too: 1 MB of "X:" lines is over the
+    # 16 KiB limit.
+    data = exchange(
+        server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X:\r\n" * 250_000 + b"\r\n"
+    )
+    assert data.startswith(b"HTTP/1.1 400"), data[:200]
+
+
+def test_server_survives_header_flood(server):
+    exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X:\r\n" * 250_000 + b"\r\n")
+    status, _, _ = server.request("GET", "/healthz")
+    assert status == 200
+
+
+def test_compressed_body_is_415(server):
+    body = json.dumps({"text": "a"}).encode()
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    assert_problem(server.request("POST", "/v1/tasks", body, headers), 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("charset", ["latin1", "utf-16"])
+def test_non_utf8_charset_is_415(server, charset):
+    body = json.dumps({"text": "a"}).encode()
+    headers = {"Content-Type": f"application/json; charset={charset}"}
+    assert_problem(server.request("POST", "/v1/tasks", body, headers), 415, "unsupported_media_type")
+
+
+def test_two_idempotency_keys_are_rejected(server):
+    raw = (
+        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Idempotency-Key: a\r\nIdempotency-Key: b\r\nContent-Length: 12\r\n"
+        b"Connection: close\r\n\r\n{\"text\":\"a\"}"
+    )
+    responses = split_responses(exchange(server, raw))
+    assert responses[0][0] == 400
+    assert json.loads(responses[0][2])["code"] == "invalid_idempotency_key"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"text": "a", "text": "b"}',
+        '{"text": "a", "metadata": {"k": "1", "k": "2"}}',
+        '{"text": "a", "params": {"top_n": 3, "top_n": 4}}',
+    ],
+)
+def test_repeated_member_is_invalid_json(server, body):
+    assert_problem(server.request("POST", "/v1/tasks", body), 400, "invalid_json")
+
+
+@pytest.mark.parametrize("action", ["cancel", "retry"])
+def test_action_with_query_is_invalid_parameter(server, action):
+    path = f"/v1/tasks/{unused_task_id()}/{action}?force=1"
+    assert_problem(server.request("POST", path), 400, "invalid_parameter")
