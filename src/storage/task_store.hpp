@@ -10,6 +10,7 @@
 
 #include "core/duration.hpp"
 #include "core/status.hpp"
+#include "storage/change_feed.hpp"
 #include "storage/task.hpp"
 
 namespace conveyor {
@@ -111,6 +112,10 @@ public:
     // Checks that the database answers.
     virtual Status Ping() = 0;
 
+    // Opens a feed of changes made by every process sharing the database,
+    // or returns nullptr when the backend has none and callers must poll.
+    virtual std::unique_ptr<ChangeFeed> OpenChangeFeed() { return nullptr; }
+
     // Stores a PENDING task, durably, before returning. With a key, the
     // check of the key and the insert are one atomic step: concurrent calls
     // with the same tenant and key create one task.
@@ -171,6 +176,13 @@ public:
     // eligible at now + backoff(attempts); the others become FAILED.
     virtual Result<ReapOutcome> ReapExpired(UnixMillis now, int limit,
                                             const std::function<Millis(int attempts)>& backoff) = 0;
+
+    // Deletes up to `limit` tasks that reached a terminal state before
+    // `finished_before`, with their texts and idempotency keys, oldest first.
+    // Returns how many tasks were deleted; a caller prunes in small batches
+    // until that is less than `limit`. Callers keep `finished_before` at
+    // least 24 hours in the past, so idempotency keys live that long.
+    virtual Result<int> PruneFinished(UnixMillis finished_before, int limit) = 0;
 };
 
 // Opens the store that a --database value names: "sqlite:PATH" or a

@@ -78,6 +78,13 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
 )sql"},
+    // Pruning walks terminal tasks from the oldest finish; the idempotency
+    // key index by task lets a pruned task's keys go in the same batch.
+    {2, "indexes for pruning finished tasks", R"sql(
+CREATE INDEX tasks_finished ON tasks (finished_at)
+    WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
+CREATE INDEX idempotency_keys_task ON idempotency_keys (task_id);
+)sql"},
 };
 
 Status CreateMigrationsTable(Connection& connection) {

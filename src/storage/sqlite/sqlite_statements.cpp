@@ -213,4 +213,15 @@ std::string ListSql(const ListShape& shape) {
     return sql;
 }
 
+const std::string kSelectPrunableSql =
+    "SELECT id, task_id FROM tasks INDEXED BY tasks_finished"
+    " WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < ?1"
+    " ORDER BY finished_at LIMIT ?2";
+
+const std::string kDeleteKeysOfTaskSql = "DELETE FROM idempotency_keys WHERE task_id = ?1";
+
+const std::string kDeleteTextSql = "DELETE FROM task_texts WHERE task_rowid = ?1";
+
+const std::string kDeleteTaskSql = "DELETE FROM tasks WHERE id = ?1";
+
 }  // namespace conveyor::sqlite

@@ -99,4 +99,10 @@ ListQuery TightenListBounds(ListQuery query);
 // for any status, when `status` is false).
 ListShape ListShapeOf(const ListQuery& query, bool status);
 
+// Pruning of finished tasks, one task at a time inside one transaction.
+extern const std::string kSelectPrunableSql;
+extern const std::string kDeleteKeysOfTaskSql;
+extern const std::string kDeleteTextSql;
+extern const std::string kDeleteTaskSql;
+
 }  // namespace conveyor::sqlite

@@ -946,4 +946,53 @@ Result<ReapOutcome> SqliteTaskStore::ReapExpired(
     return outcome;
 }
 
+Result<int> SqliteTaskStore::PruneFinished(UnixMillis finished_before, int limit) {
+    if (limit < 1) {
+        return 0;
+    }
+    std::lock_guard lock(writer_mutex_);
+    Connection& db = *writer_;
+    Transaction transaction(db);
+    if (Status status = transaction.Begin(Transaction::Mode::kImmediate); !status.ok()) {
+        return status;
+    }
+    Result<StatementHandle> select = db.Prepare(sqlite::kSelectPrunableSql);
+    if (!select.ok()) {
+        return select.status();
+    }
+    (*select)->BindInt64(1, finished_before);
+    (*select)->BindInt64(2, limit);
+    std::vector<std::pair<std::int64_t, std::string>> doomed;
+    Status listed = ForEachRow(**select, [&](Statement& row) {
+        doomed.emplace_back(row.ColumnInt64(0), row.ColumnText(1));
+        return Status::Ok();
+    });
+    if (!listed.ok()) {
+        return listed;
+    }
+
+    // Keys and the text go first: both reference the task row.
+    for (const auto& [row_id, task_id] : doomed) {
+        for (const std::string* sql : {&sqlite::kDeleteKeysOfTaskSql, &sqlite::kDeleteTextSql,
+                                       &sqlite::kDeleteTaskSql}) {
+            Result<StatementHandle> remove = db.Prepare(*sql);
+            if (!remove.ok()) {
+                return remove.status();
+            }
+            if (sql == &sqlite::kDeleteKeysOfTaskSql) {
+                (*remove)->BindText(1, task_id);
+            } else {
+                (*remove)->BindInt64(1, row_id);
+            }
+            if (Status status = (*remove)->Run(); !status.ok()) {
+                return status;
+            }
+        }
+    }
+    if (Status status = transaction.Commit(); !status.ok()) {
+        return status;
+    }
+    return static_cast<int>(doomed.size());
+}
+
 }  // namespace conveyor

@@ -73,6 +73,7 @@ class SqliteTaskStore final : public TaskStore {
     Result<FenceOutcome> HandBack(const Lease& lease, UnixMillis now) override;
     Result<ReapOutcome> ReapExpired(UnixMillis now, int limit,
                                     const std::function<Millis(int attempts)>& backoff) override;
+    Result<int> PruneFinished(UnixMillis finished_before, int limit) override;
 
   private:
     class ReaderLease;

@@ -1389,3 +1389,57 @@ TEST_F(SqliteListTest, OtherTenantSeesOnlyItsTasks) {
 
 }  // namespace
 }  // namespace conveyor
+
+namespace conveyor {
+namespace {
+
+// Pruning finished tasks
+
+class SqlitePruneTest : public SqliteTaskStoreTest {};
+
+TEST_F(SqlitePruneTest, DeletesOnlyOldFinishedTasks) {
+    const Task old_done = Add(MakeTask(kT0));
+    const Task pending = Add(MakeTask(kT0 + 1));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    ASSERT_EQ(lease.task_id, old_done.task_id);
+    Must(store_->Complete(lease, R"({"word_count":0})", kT0 + 20), "Complete");
+    const Task recent_cancelled = Add(MakeTask(kT0 + 2));
+    Must(store_->Cancel(kTenant, recent_cancelled.task_id, kT0 + 5000), "Cancel");
+
+    const int deleted = Must(store_->PruneFinished(kT0 + 1000, 100), "PruneFinished");
+
+    EXPECT_EQ(deleted, 1);
+    EXPECT_EQ(store_->Get(kTenant, old_done.task_id, true).status().code(),
+              StatusCode::kNotFound);
+    EXPECT_EQ(Fetch(pending.task_id).status, TaskStatus::kPending);
+    EXPECT_EQ(Fetch(recent_cancelled.task_id).status, TaskStatus::kCancelled)
+        << "finished after the cutoff, so it stays";
+}
+
+TEST_F(SqlitePruneTest, DeletesIdempotencyKeysWithTask) {
+    const Task task =
+        Must(store_->Create(MakeTask(kT0), IdempotencyKey{"key-1", "hash-1"}), "Create").task;
+    Must(store_->Cancel(kTenant, task.task_id, kT0 + 10), "Cancel");
+
+    ASSERT_EQ(Must(store_->PruneFinished(kT0 + 1000, 100), "PruneFinished"), 1);
+
+    const CreateOutcome again =
+        Must(store_->Create(MakeTask(kT0 + 2000), IdempotencyKey{"key-1", "hash-2"}), "Create");
+    EXPECT_EQ(again.disposition, CreateDisposition::kCreated)
+        << "the pruned task's key is gone with it";
+}
+
+TEST_F(SqlitePruneTest, HonoursBatchLimit) {
+    for (int i = 0; i < 5; ++i) {
+        const Task task = Add(MakeTask(kT0 + i));
+        Must(store_->Cancel(kTenant, task.task_id, kT0 + 10 + i), "Cancel");
+    }
+
+    EXPECT_EQ(Must(store_->PruneFinished(kT0 + 1000, 2), "PruneFinished"), 2);
+    EXPECT_EQ(Must(store_->PruneFinished(kT0 + 1000, 2), "PruneFinished"), 2);
+    EXPECT_EQ(Must(store_->PruneFinished(kT0 + 1000, 2), "PruneFinished"), 1);
+    EXPECT_EQ(Must(store_->PruneFinished(kT0 + 1000, 2), "PruneFinished"), 0);
+}
+
+}  // namespace
+}  // namespace conveyor
