@@ -29,10 +29,20 @@ struct RawFlags {
     std::string retry_cap = "5m";
     std::string task_timeout = "5m";
     std::string shutdown_grace = "30s";
+    std::string retention = "168h";
 };
 
 std::string CheckDuration(const std::string& text) {
     return conveyor::ParseDuration(text) ? "" : "expected a duration such as 250ms, 5s, 2m, 1h or 0";
+}
+
+// Idempotency keys must live at least 24 hours, and they go with their task.
+std::string CheckRetention(const std::string& text) {
+    const auto retention = conveyor::ParseDuration(text);
+    if (!retention) {
+        return "expected a duration such as 168h";
+    }
+    return *retention >= Millis{24 * 3'600'000} ? "" : "must be at least 24h";
 }
 
 std::string CheckDurationRange(const std::string& text) {
@@ -104,6 +114,14 @@ void AddServerFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
         ->envname(env("LOG_LEVEL"))
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
         ->capture_default_str();
+    command.add_option("--retention", raw.retention,
+                       "How long finished tasks are kept before they are deleted (at least 24h)")
+        ->envname(env("RETENTION"))
+        ->check(CheckRetention)
+        ->capture_default_str();
+    command.add_flag("--poll-only", settings.poll_only,
+                     "Never LISTEN for changes; poll instead (for transaction-pooling proxies)")
+        ->envname(env("POLL_ONLY"));
 }
 
 void ApplyRawFlags(const RawFlags& raw, Settings& settings) {
@@ -113,6 +131,7 @@ void ApplyRawFlags(const RawFlags& raw, Settings& settings) {
     settings.retry_cap = *conveyor::ParseDuration(raw.retry_cap);
     settings.task_timeout = *conveyor::ParseDuration(raw.task_timeout);
     settings.shutdown_grace = *conveyor::ParseDuration(raw.shutdown_grace);
+    settings.retention = *conveyor::ParseDuration(raw.retention);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -28,7 +29,14 @@ namespace {
 
 // SQLite and PostgreSQL calls block, so they get threads of their own.
 constexpr int kDatabaseThreads = 4;
+// Without a change feed, long polls and idle workers poll the database
+// often; with one, they are woken at once and poll only as a fallback for
+// announcements lost while the feed was reconnecting.
 constexpr Millis kLongPollCheckInterval{200};
+constexpr Millis kIdleClaimPoll{100};
+constexpr Millis kFallbackPoll{1000};
+constexpr Millis kFeedWait{1000};
+constexpr Millis kFeedRetryMax{5000};
 // Room in a request body for the JSON around the text: every byte of text
 // may take up to six bytes when escaped (\u0000).
 constexpr std::uint64_t kEnvelopeBytes = 64 * 1024;
@@ -47,8 +55,10 @@ std::string_view ModeName(ServerMode mode) {
     return "serve";
 }
 
-WorkerPool::Options MakeWorkerOptions(const Settings& settings) {
+WorkerPool::Options MakeWorkerOptions(const Settings& settings, bool has_feed) {
     WorkerPool::Options options;
+    options.idle_poll = has_feed ? kFallbackPoll : kIdleClaimPoll;
+    options.retention = settings.retention;
     options.concurrency = settings.concurrency;
     options.simulated_delay = settings.simulated_delay;
     options.lease = settings.lease;
@@ -59,6 +69,73 @@ WorkerPool::Options MakeWorkerOptions(const Settings& settings) {
     options.reap_interval = std::min(Millis{1000}, std::max(Millis{100}, settings.lease / 4));
     return options;
 }
+
+// Reads a change feed on its own thread and passes each change to the
+// workers and long polls of this process.
+class ChangeFeedReader {
+public:
+    ChangeFeedReader(std::unique_ptr<ChangeFeed> feed, WorkerPool* workers,
+                     http::TaskWatcher& watcher)
+        : feed_(std::move(feed)), workers_(workers), watcher_(watcher) {
+        thread_ = std::thread([this] { Run(); });
+    }
+
+    ~ChangeFeedReader() {
+        stopping_ = true;
+        feed_->Interrupt();
+        thread_.join();
+    }
+
+    ChangeFeedReader(const ChangeFeedReader&) = delete;
+    ChangeFeedReader& operator=(const ChangeFeedReader&) = delete;
+
+private:
+    void Run() {
+        Millis retry{100};
+        while (!stopping_) {
+            auto changes = feed_->Wait(kFeedWait);
+            if (!changes.ok()) {
+                if (stopping_) {
+                    break;
+                }
+                log::Warn("main", "change feed failed; polling until it reconnects",
+                          {{"error", changes.status().message()},
+                           {"retry_ms", static_cast<std::int64_t>(retry.count())}});
+                std::this_thread::sleep_for(retry);
+                retry = std::min(retry * 2, kFeedRetryMax);
+                continue;
+            }
+            retry = Millis{100};
+            for (const Change& change : *changes) {
+                Dispatch(change);
+            }
+        }
+    }
+
+    void Dispatch(const Change& change) {
+        switch (change.kind) {
+            case ChangeKind::kSubmitted:
+                if (workers_ != nullptr) {
+                    workers_->Wake();
+                }
+                break;
+            case ChangeKind::kFinished:
+                watcher_.NotifyFinished(change.task_id);
+                break;
+            case ChangeKind::kCancelled:
+                if (workers_ != nullptr) {
+                    workers_->CancelLocal(change.task_id);
+                }
+                break;
+        }
+    }
+
+    std::unique_ptr<ChangeFeed> feed_;
+    WorkerPool* workers_;
+    http::TaskWatcher& watcher_;
+    std::atomic<bool> stopping_{false};
+    std::thread thread_;
+};
 
 }  // namespace
 
@@ -90,12 +167,19 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     asio::thread_pool db_pool(kDatabaseThreads);
     asio::thread_pool cpu_pool(static_cast<std::size_t>(io_threads));
 
-    http::TaskWatcher watcher(asio::make_strand(io), db_pool, *store, kLongPollCheckInterval);
+    std::unique_ptr<ChangeFeed> feed = settings.poll_only ? nullptr : store->OpenChangeFeed();
+    const bool has_feed = feed != nullptr;
+    http::TaskWatcher watcher(asio::make_strand(io), db_pool, *store,
+                              has_feed ? kFallbackPoll : kLongPollCheckInterval);
     std::unique_ptr<WorkerPool> workers;
     if (mode == ServerMode::kServe || mode == ServerMode::kWorker) {
         workers = std::make_unique<WorkerPool>(
-            io.get_executor(), db_pool, cpu_pool, *store, MakeWorkerOptions(settings),
+            io.get_executor(), db_pool, cpu_pool, *store, MakeWorkerOptions(settings, has_feed),
             [&watcher](const std::string& task_id) { watcher.NotifyFinished(task_id); });
+    }
+    std::unique_ptr<ChangeFeedReader> feed_reader;
+    if (has_feed) {
+        feed_reader = std::make_unique<ChangeFeedReader>(std::move(feed), workers.get(), watcher);
     }
 
     http::ApiHooks hooks;
@@ -172,6 +256,7 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     for (auto& thread : threads) {
         thread.join();
     }
+    feed_reader.reset();
     db_pool.join();
     cpu_pool.join();
     log::Info("main", "stopped");

@@ -27,6 +27,8 @@ struct Settings {
     bool enable_fault_injection = false;
     std::string log_format;  // "text" or "json"; empty means decide by the terminal
     std::string log_level = "info";
+    Millis retention{7 * 24 * 3'600'000};  // finished tasks are deleted after this
+    bool poll_only = false;  // never LISTEN; find work and finished tasks by polling
 };
 
 }  // namespace conveyor

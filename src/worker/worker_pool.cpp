@@ -71,6 +71,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<WorkerPool::Impl> {
     asio::awaitable<void> ClaimLoop();
     asio::awaitable<void> LeaseLoop();
     asio::awaitable<void> ReapLoop();
+    asio::awaitable<void> PruneLoop();
     asio::awaitable<void> RunTask(std::shared_ptr<RunningTask> running, Task task);
     asio::awaitable<void> Record(const std::shared_ptr<RunningTask>& running, const Task& task,
                                  const RunOutcome& outcome);
@@ -113,6 +114,7 @@ void WorkerPool::Start() {
     asio::co_spawn(impl_->strand, impl_->ClaimLoop(), asio::detached);
     asio::co_spawn(impl_->strand, impl_->LeaseLoop(), asio::detached);
     asio::co_spawn(impl_->strand, impl_->ReapLoop(), asio::detached);
+    asio::co_spawn(impl_->strand, impl_->PruneLoop(), asio::detached);
 }
 
 void WorkerPool::Wake() {
@@ -271,6 +273,34 @@ asio::awaitable<void> WorkerPool::Impl::ReapLoop() {
                     on_finished(task_id);
                 }
             }
+        }
+    }
+}
+
+asio::awaitable<void> WorkerPool::Impl::PruneLoop() {
+    auto self = shared_from_this();
+    while (!stopping) {
+        co_await Pause(options.prune_interval);
+        // Small batches keep each write transaction short, so claims and
+        // submissions never wait long behind a large delete.
+        int deleted_total = 0;
+        while (!stopping) {
+            const UnixMillis cutoff = NowMillis() - options.retention.count();
+            auto deleted = co_await RunBlocking(db_pool, [this, cutoff] {
+                return store.PruneFinished(cutoff, options.prune_batch);
+            });
+            if (!deleted.ok()) {
+                log::Warn("worker", "pruning finished tasks failed",
+                          {{"error", deleted.status().message()}});
+                break;
+            }
+            deleted_total += *deleted;
+            if (*deleted < options.prune_batch) {
+                break;
+            }
+        }
+        if (deleted_total > 0) {
+            log::Info("worker", "pruned finished tasks", {{"deleted", deleted_total}});
         }
     }
 }

@@ -37,6 +37,9 @@ public:
         Millis cancel_poll{500};   // how often it checks its tasks are still its own
         Millis reap_interval{1000};
         int claim_batch = 64;
+        Millis retention{7 * 24 * 3'600'000};  // finished tasks older than this are deleted
+        Millis prune_interval{60'000};
+        int prune_batch = 500;
     };
 
     // `on_finished` is called with the id of each task this pool moved to a
