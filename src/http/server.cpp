@@ -50,8 +50,8 @@ bool IsSaneRequestId(std::string_view id) {
            std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x21 && c <= 0x7E; });
 }
 
-// Problem answers for requests that never reach the Api because they could
-// not be read.
+// Builds the problem response for a request that never reaches the Api
+// because it could not be read.
 Response MakeReadErrorResponse(const beast::error_code& error) {
     if (error == beast_http::error::body_limit) {
         return MakeProblemResponse(
@@ -214,8 +214,8 @@ asio::awaitable<void> HttpServer::WaitForIdle(Millis timeout) {
 
 namespace {
 
-// Reads one request, answers it, and returns whether the connection stays
-// open for another.
+// Reads one request, sends its response, and returns whether the connection
+// stays open for another.
 asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_stream& stream,
                                       beast::flat_buffer& buffer) {
     const ServerLimits& limits = state.limits;

@@ -10,7 +10,7 @@
 
 namespace conveyor::http {
 
-// What a submission may contain; taken from the server's settings.
+// Limits on a submission, taken from the server's settings.
 struct SubmissionLimits {
     std::int64_t max_text_bytes = 1'048'576;
     int default_max_attempts = 3;

@@ -24,7 +24,7 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-// Why a running task stopped before recording its own outcome.
+// The reason a running task stopped before recording its own outcome.
 enum class StopReason {
     kNone,
     kCancelled,  // a client cancelled it
