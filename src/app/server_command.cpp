@@ -37,6 +37,7 @@ constexpr Millis kIdleClaimPoll{100};
 constexpr Millis kFallbackPoll{1000};
 constexpr Millis kFeedWait{1000};
 constexpr Millis kFeedRetryMax{5000};
+constexpr Millis kStartupWait{60'000};
 // Room in a request body for the JSON around the text: every byte of text
 // may take up to six bytes when escaped (\u0000).
 constexpr std::uint64_t kEnvelopeBytes = 64 * 1024;
@@ -137,6 +138,26 @@ private:
     std::thread thread_;
 };
 
+// Applies migrations, waiting out a database that cannot be reached yet
+// (a process that starts while its database restarts, or before it is up)
+// for up to kStartupWait.
+Status MigrateWhenReachable(TaskStore& store) {
+    const auto deadline = std::chrono::steady_clock::now() + kStartupWait;
+    Millis pause{250};
+    while (true) {
+        Status migrated = store.Migrate();
+        if (migrated.code() != StatusCode::kUnavailable ||
+            std::chrono::steady_clock::now() + pause > deadline) {
+            return migrated;
+        }
+        log::Warn("main", "database unreachable at start; retrying",
+                  {{"error", migrated.message()},
+                   {"retry_ms", static_cast<std::int64_t>(pause.count())}});
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, Millis{2000});
+    }
+}
+
 }  // namespace
 
 int RunServerCommand(ServerMode mode, const Settings& settings) {
@@ -147,7 +168,7 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
         return 1;
     }
     std::unique_ptr<TaskStore> store = std::move(opened).value();
-    if (const Status migrated = store->Migrate(); !migrated.ok()) {
+    if (const Status migrated = MigrateWhenReachable(*store); !migrated.ok()) {
         log::Error("main", "database migration failed", {{"error", migrated.message()}});
         return 1;
     }
