@@ -27,8 +27,10 @@ namespace asio = boost::asio;
 
 namespace {
 
-// SQLite and PostgreSQL calls block, so they get threads of their own.
-constexpr int kDatabaseThreads = 4;
+// SQLite and PostgreSQL calls block, so they get threads of their own. There
+// are more threads than connections so that many submissions can wait in
+// the same group commit at once.
+constexpr int kDatabaseThreads = 16;
 // Without a change feed, long polls and idle workers poll the database
 // often; with one, they are woken at once and poll only as a fallback for
 // announcements lost while the feed was reconnecting.

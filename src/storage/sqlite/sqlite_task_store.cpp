@@ -570,15 +570,38 @@ Result<bool> ReapOne(Connection& db, const ExpiredLease& lease, UnixMillis now) 
 
 Result<CreateOutcome> SqliteTaskStore::Create(const NewTask& task,
                                               const std::optional<IdempotencyKey>& key) {
-    std::lock_guard lock(writer_mutex_);
-    Connection& db = *writer_;
-    Transaction transaction(db);
-    if (Status status = transaction.Begin(Transaction::Mode::kImmediate); !status.ok()) {
-        return status;
+    PendingCreate mine{&task, &key, std::nullopt};
+    std::unique_lock lock(batch_mutex_);
+    batch_queue_.push_back(&mine);
+    while (!mine.result) {
+        if (batch_leader_active_) {
+            batch_committed_.wait(lock);
+            continue;
+        }
+        // No commit is running: this thread commits everything queued so
+        // far, its own submission included, and wakes the others.
+        batch_leader_active_ = true;
+        std::vector<PendingCreate*> batch;
+        batch.swap(batch_queue_);
+        lock.unlock();
+        CommitBatch(batch);
+        lock.lock();
+        batch_leader_active_ = false;
+        batch_committed_.notify_all();
     }
+    return std::move(*mine.result);
+}
 
+namespace {
+
+// Stores one submission inside the batch's transaction. Returns the outcome,
+// or the error that fails this submission alone (kConflict for a task id
+// that already exists); any other error fails the whole batch.
+Result<CreateOutcome> CreateOne(sqlite::Connection& db, const NewTask& task,
+                                const std::optional<IdempotencyKey>& key) {
     // The key is looked up under the write lock, so of several requests
-    // with the same key, in any process, exactly one reaches the insert.
+    // with the same key, in any process or in this batch, exactly one
+    // reaches the insert.
     if (key) {
         Result<std::optional<CreateOutcome>> seen = FindKey(db, task.tenant, *key);
         if (!seen.ok()) {
@@ -596,10 +619,43 @@ Result<CreateOutcome> SqliteTaskStore::Create(const NewTask& task,
             return status;
         }
     }
-    if (Status status = transaction.Commit(); !status.ok()) {
-        return status;
-    }
     return CreateOutcome{CreateDisposition::kCreated, NewPendingTask(task)};
+}
+
+}  // namespace
+
+void SqliteTaskStore::CommitBatch(const std::vector<PendingCreate*>& batch) {
+    auto fail_all = [&batch](const Status& status) {
+        for (PendingCreate* pending : batch) {
+            pending->result = status;
+        }
+    };
+    std::lock_guard lock(writer_mutex_);
+    Connection& db = *writer_;
+    Transaction transaction(db);
+    if (Status status = transaction.Begin(Transaction::Mode::kImmediate); !status.ok()) {
+        fail_all(status);
+        return;
+    }
+    std::vector<Result<CreateOutcome>> outcomes;
+    outcomes.reserve(batch.size());
+    for (PendingCreate* pending : batch) {
+        Result<CreateOutcome> outcome = CreateOne(db, *pending->task, *pending->key);
+        // SQLite undoes only the failed statement on a constraint error, so
+        // a duplicate task id fails its own submission and not the batch.
+        if (!outcome.ok() && outcome.status().code() != StatusCode::kConflict) {
+            fail_all(outcome.status());
+            return;
+        }
+        outcomes.push_back(std::move(outcome));
+    }
+    if (Status status = transaction.Commit(); !status.ok()) {
+        fail_all(status);
+        return;
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        batch[i]->result = std::move(outcomes[i]);
+    }
 }
 
 Result<Task> SqliteTaskStore::Get(std::string_view tenant, std::string_view task_id,

@@ -92,8 +92,26 @@ class SqliteTaskStore final : public TaskStore {
     Result<FenceOutcome> FencedWrite(const std::string& sql, const Lease& lease,
                                      const BindFunction& bind);
 
+    // One submission waiting for the next group commit.
+    struct PendingCreate {
+        const NewTask* task;
+        const std::optional<IdempotencyKey>* key;
+        std::optional<Result<CreateOutcome>> result;
+    };
+
+    // Stores every queued submission in one write transaction and fills in
+    // each one's result. Called by one thread at a time, the batch leader.
+    void CommitBatch(const std::vector<PendingCreate*>& batch);
+
     std::mutex writer_mutex_;
     std::unique_ptr<sqlite::Connection> writer_;  // guarded by writer_mutex_
+
+    // Group commit: concurrent Create calls queue here, and whichever finds
+    // no leader at work commits the whole queue with one fsync.
+    std::mutex batch_mutex_;
+    std::condition_variable batch_committed_;
+    std::vector<PendingCreate*> batch_queue_;  // guarded by batch_mutex_
+    bool batch_leader_active_ = false;         // guarded by batch_mutex_
 
     std::mutex readers_mutex_;
     std::condition_variable reader_returned_;
