@@ -1443,3 +1443,58 @@ TEST_F(SqlitePruneTest, HonoursBatchLimit) {
 
 }  // namespace
 }  // namespace conveyor
+
+namespace conveyor {
+namespace {
+
+// Group commit
+
+TEST_F(SqliteTaskStoreTest, ConcurrentCreatesAllLand) {
+    constexpr int kThreads = 16;
+    constexpr int kPerThread = 40;
+    std::vector<std::thread> threads;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kPerThread; ++i) {
+                if (!store_->Create(MakeTask(kT0 + t * kPerThread + i), std::nullopt).ok()) {
+                    ++failures;
+                }
+            }
+        });
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+
+    EXPECT_EQ(failures.load(), 0);
+    ListQuery query;
+    query.tenant = kTenant;
+    query.limit = 1000;
+    EXPECT_EQ(Must(store_->List(query), "List").items.size(),
+              static_cast<std::size_t>(kThreads * kPerThread));
+}
+
+TEST_F(SqliteTaskStoreTest, DuplicateIdFailsOnlyItsOwnSubmission) {
+    const NewTask first = MakeTask(kT0);
+    NewTask duplicate = MakeTask(kT0 + 1);
+    duplicate.task_id = first.task_id;
+    const NewTask other = MakeTask(kT0 + 2);
+    std::optional<Result<CreateOutcome>> results[3];
+
+    std::thread a([&] { results[0] = store_->Create(first, std::nullopt); });
+    std::thread b([&] { results[1] = store_->Create(duplicate, std::nullopt); });
+    std::thread c([&] { results[2] = store_->Create(other, std::nullopt); });
+    a.join();
+    b.join();
+    c.join();
+
+    const int created = (results[0]->ok() ? 1 : 0) + (results[1]->ok() ? 1 : 0);
+    EXPECT_EQ(created, 1) << "exactly one of the two submissions with one id lands";
+    const Result<CreateOutcome>& loser = results[0]->ok() ? *results[1] : *results[0];
+    EXPECT_EQ(loser.status().code(), StatusCode::kConflict);
+    EXPECT_TRUE(results[2]->ok()) << "a task in the same batch is unaffected";
+}
+
+}  // namespace
+}  // namespace conveyor
