@@ -7,6 +7,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -140,6 +142,28 @@ private:
     std::thread thread_;
 };
 
+// Returns the --database value fit for a log line: a password in the
+// userinfo or in a password= query parameter is replaced by "xxxxx".
+std::string RedactDatabaseUrl(std::string_view database) {
+    auto parsed = boost::urls::parse_uri(database);
+    if (!parsed) {
+        // An unparsable value may still hold a password, so only the scheme
+        // is shown.
+        const std::size_t colon = database.find(':');
+        return std::string(database.substr(0, colon)) + ":(not a valid URL; not shown)";
+    }
+    boost::urls::url url(*parsed);
+    if (url.has_password()) {
+        url.set_password("xxxxx");
+    }
+    for (auto param = url.params().begin(); param != url.params().end(); ++param) {
+        if ((*param).key == "password") {
+            param = url.params().replace(param, {"password", "xxxxx"});
+        }
+    }
+    return std::string(url.buffer());
+}
+
 // Applies migrations, waiting out a database that cannot be reached yet
 // (a process that starts while its database restarts, or before it is up)
 // for up to kStartupWait.
@@ -166,7 +190,8 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     auto opened = OpenTaskStore(settings.database);
     if (!opened.ok()) {
         log::Error("main", "cannot open the database named by --database",
-                   {{"database", settings.database}, {"error", opened.status().message()}});
+                   {{"database", RedactDatabaseUrl(settings.database)},
+                    {"error", opened.status().message()}});
         return 1;
     }
     std::unique_ptr<TaskStore> store = std::move(opened).value();
@@ -176,7 +201,7 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     }
     if (mode == ServerMode::kMigrate) {
         log::Info("main", "migrations applied; the schema is current",
-                  {{"database", settings.database}});
+                  {{"database", RedactDatabaseUrl(settings.database)}});
         return 0;
     }
     auto cursor_key = store->CursorKey();

@@ -2,6 +2,7 @@
 #include <string>
 #include <string_view>
 
+#include "storage/postgres/postgres_task_store.hpp"
 #include "storage/sqlite/sqlite_task_store.hpp"
 #include "storage/task_store.hpp"
 
@@ -25,8 +26,12 @@ Result<std::unique_ptr<TaskStore>> OpenTaskStore(std::string_view database_url) 
     }
 
     if (database_url.starts_with("postgresql://") || database_url.starts_with("postgres://")) {
-        // TODO: add the PostgreSQL store. Until then such URLs are rejected.
-        return Status::InvalidArgument("PostgreSQL support is not built yet; use sqlite:PATH");
+        Result<std::unique_ptr<PostgresTaskStore>> store =
+            PostgresTaskStore::Open(PostgresOptions{.url = std::string(database_url)});
+        if (!store.ok()) {
+            return store.status();
+        }
+        return std::unique_ptr<TaskStore>(std::move(*store));
     }
 
     // Only the scheme goes into the message: the rest of a URL may contain a

@@ -1,8 +1,13 @@
 """Fixtures that start the real conveyor binary and speak HTTP to it.
 
-Every process runs on 127.0.0.1 with port 0 and its own SQLite file in a
-temporary directory. The binary comes from CONVEYOR_BINARY, or from
-build/release/conveyor when that variable is unset.
+Every process runs on 127.0.0.1 with port 0. The binary comes from
+CONVEYOR_BINARY, or from build/release/conveyor when that variable is unset.
+
+CONVEYOR_E2E_BACKEND picks the database. With "sqlite", the default, each
+test gets its own SQLite file in a temporary directory. With "postgres", one
+throwaway PostgreSQL cluster runs per pytest session (see pg_cluster.py) and
+each test gets its own database in it. CONVEYOR_E2E_PG_LISTEN=tcp makes that
+cluster listen on 127.0.0.1 instead of a Unix socket.
 """
 
 import http.client
@@ -18,6 +23,8 @@ from urllib.parse import quote
 
 import pytest
 
+import pg_cluster
+
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
 BINARY = os.environ.get("CONVEYOR_BINARY", str(REPOSITORY / "build" / "release" / "conveyor"))
 
@@ -28,13 +35,17 @@ REQUEST_TIMEOUT_S = 90.0
 TIMESTAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3,9}Z$")
 UUID_V7_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
+BACKENDS = ("sqlite", "postgres")
+BACKEND = os.environ.get("CONVEYOR_E2E_BACKEND", "sqlite")
+SQLITE_PREFIX = "sqlite:"
+
 
 class ServerProcess:
     """One started conveyor process with its captured log lines."""
 
-    def __init__(self, command, args, db_path, env):
+    def __init__(self, command, args, database, env):
         self.command = command
-        self.db_path = db_path
+        self.database = database
         self.port = None
         self.base_url = None
         self._lines = []
@@ -68,6 +79,16 @@ class ServerProcess:
                     self.base_url = f"http://127.0.0.1:{port}"
                     self._listening.set()
         stream.close()
+
+    @property
+    def db_path(self):
+        """The SQLite file of this process; an error on any other backend."""
+        if not self.database.startswith(SQLITE_PREFIX):
+            raise AssertionError(
+                f"db_path names a SQLite file, but this process uses {self.database.split(':')[0]}; "
+                "share the database through .database, or mark the test sqlite_only"
+            )
+        return self.database[len(SQLITE_PREFIX) :]
 
     def log_lines(self):
         with self._lines_lock:
@@ -178,10 +199,42 @@ def _decode_body(headers, raw):
 
 def hermetic_environment(extra):
     # Settings must come from the test's flags alone, never from a CONVEYOR_*
-    # variable of the shell that runs the suite.
-    env = {name: value for name, value in os.environ.items() if not name.startswith("CONVEYOR_")}
+    # variable of the shell that runs the suite, nor from a PG* variable that
+    # libpq would read.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("CONVEYOR_") and not name.startswith("PG")
+    }
     env.update(extra or {})
     return env
+
+
+def pytest_configure(config):
+    if BACKEND not in BACKENDS:
+        raise pytest.UsageError(
+            f"CONVEYOR_E2E_BACKEND={BACKEND!r} is not a backend; use one of {', '.join(BACKENDS)}"
+        )
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test needs the SQLite file; skipped on other backends"
+    )
+    config.addinivalue_line(
+        "markers", "postgres_only(reason): the test needs a PostgreSQL server it controls"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for marker_name, backend in (("sqlite_only", "sqlite"), ("postgres_only", "postgres")):
+            marker = item.get_closest_marker(marker_name)
+            if marker is None or BACKEND == backend:
+                continue
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"needs the {backend} backend: {reason}"))
+
+
+def pytest_report_header(config):
+    return f"conveyor e2e backend: {BACKEND}; binary: {BINARY}"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -193,25 +246,73 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"report_{report.when}", report)
 
 
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One PostgreSQL cluster for the whole session, removed at its end (postgres backend only)."""
+    if BACKEND != "postgres":
+        pytest.skip("the PostgreSQL cluster is used only with CONVEYOR_E2E_BACKEND=postgres")
+    cluster = pg_cluster.PostgresCluster(listen=os.environ.get("CONVEYOR_E2E_PG_LISTEN", "socket"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
 @pytest.fixture
-def start_server(tmp_path_factory, request):
+def new_database(tmp_path_factory, request):
+    """Return a function that creates an empty database and returns its --database value.
+
+    With SQLite that is a file name in a fresh temporary directory; with
+    PostgreSQL a new database in the session's cluster, dropped at teardown.
+    """
+    cluster = request.getfixturevalue("postgres_cluster") if BACKEND == "postgres" else None
+    created = []
+
+    def make():
+        if cluster is None:
+            return SQLITE_PREFIX + str(tmp_path_factory.mktemp("conveyor") / "conveyor.db")
+        name = cluster.create_database()
+        created.append(name)
+        return cluster.url(name)
+
+    yield make
+
+    for name in created:
+        if not cluster.is_running():
+            continue
+        try:
+            cluster.drop_database(name)
+        except pg_cluster.ClusterError as error:
+            print(f"could not drop database {name}: {error}")
+
+
+@pytest.fixture
+def start_server(new_database, request):
     """Return a function that starts one conveyor process and waits for it.
 
-    start_server(command="serve", *extra_args, db_path=None, env=None): serve
-    and api wait for the listening line; worker and migrate return at once.
-    Every process is killed by PID at teardown.
+    start_server(command="serve", *extra_args, database=None, db_path=None,
+    env=None): the process uses database (a --database value, such as another
+    process's .database), or the SQLite file db_path, or else a fresh
+    database of the chosen backend. serve and api wait for the listening
+    line; worker and migrate return at once. Every process is killed by PID
+    at teardown.
     """
     started = []
 
-    def start(command="serve", *extra_args, db_path=None, env=None):
-        if db_path is None:
-            db_path = str(tmp_path_factory.mktemp("conveyor") / "conveyor.db")
+    def start(command="serve", *extra_args, database=None, db_path=None, env=None):
+        if db_path is not None:
+            assert database is None, "pass database or db_path, not both"
+            assert BACKEND == "sqlite", "db_path names a SQLite file; mark the test sqlite_only"
+            database = SQLITE_PREFIX + str(db_path)
+        if database is None:
+            database = new_database()
         args = []
         listens = command in ("serve", "api")
         if listens:
             args += ["--listen", "127.0.0.1:0"]
-        args += ["--database", f"sqlite:{db_path}", "--log-format", "json", *extra_args]
-        server = ServerProcess(command, args, str(db_path), hermetic_environment(env))
+        args += ["--database", database, "--log-format", "json", *extra_args]
+        server = ServerProcess(command, args, database, hermetic_environment(env))
         started.append(server)
         if listens:
             server.wait_listening()
@@ -238,8 +339,8 @@ def start_server(tmp_path_factory, request):
 
 
 # "serve" runs the API and workers in one process; "split" runs one api and
-# two worker processes on one database file. CTest runs the main files in
-# both topologies.
+# two worker processes on one database. CTest runs the main files in both
+# topologies.
 TOPOLOGY = os.environ.get("CONVEYOR_E2E_TOPOLOGY", "serve")
 
 
@@ -248,13 +349,13 @@ def server(start_server):
     """The system under test, with no simulated delay and fault injection on.
 
     In the split topology this returns the api process; its two workers
-    share its database file.
+    share its database.
     """
     flags = ("--simulated-delay", "0", "--enable-fault-injection")
     if TOPOLOGY == "split":
         api = start_server("api", *flags)
         for _ in range(2):
-            start_server("worker", *flags, db_path=api.db_path)
+            start_server("worker", *flags, database=api.database)
         return api
     return start_server("serve", *flags)
 

@@ -5,8 +5,13 @@ import uuid
 
 from conftest import TIMESTAMP_PATTERN, UUID_V7_PATTERN
 
-# Text that must never reach a client in an error body.
-INTERNAL_MARKERS = ("SELECT ", "INSERT ", "UPDATE ", "sqlite3_", "Traceback", ".cpp", "/tmp/")
+# Text that must never reach a client in an error body: SQL, driver messages
+# (SQLite's function names, libpq's SQLSTATE codes and connection URLs, which
+# may carry a password), stack traces and file paths.
+INTERNAL_MARKERS = (
+    "SELECT ", "INSERT ", "UPDATE ", "sqlite3_", "SQLSTATE", "postgresql:", "libpq", "Traceback",
+    ".cpp", "/tmp/",
+)
 
 
 def assert_problem(response, status, code):

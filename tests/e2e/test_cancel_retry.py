@@ -35,7 +35,7 @@ def test_cancelled_pending_task_never_runs(start_server, api_only):
     cancelled = submit(api_only, "never run")
     other = submit(api_only, "run")
     assert cancel(api_only, cancelled["task_id"])[0] == 200
-    start_server("worker", "--simulated-delay", "0", db_path=api_only.db_path)
+    start_server("worker", "--simulated-delay", "0", database=api_only.database)
     wait_for_status(api_only, other["task_id"], "COMPLETED", timeout=30)
     after = get_task(api_only, cancelled["task_id"])
     assert after["status"] == "CANCELLED"

@@ -1,4 +1,4 @@
-"""Crashes and shutdown: kill -9, restarts on the same file, and SIGTERM."""
+"""Crashes and shutdown: kill -9, restarts on the same database, and SIGTERM."""
 
 import concurrent.futures
 import http.client
@@ -20,7 +20,7 @@ def test_kill_while_processing_loses_nothing(start_server):
 
     second = start_server(
         "serve", "--simulated-delay", "0", "--lease", "2s", "--retry-base", "100ms",
-        db_path=first.db_path,
+        database=first.database,
     )
     for task in tasks:
         done = wait_for_status(second, task["task_id"], "COMPLETED", timeout=60)
@@ -64,7 +64,7 @@ def test_kill_after_burst_keeps_acknowledged_tasks(start_server):
     assert len(acked) >= total * 2 // 3
     assert len(set(acked)) == len(acked)
 
-    second = start_server("serve", "--simulated-delay", "0", db_path=first.db_path)
+    second = start_server("serve", "--simulated-delay", "0", database=first.database)
     listed = {item["task_id"] for item in list_all(second, "limit=100")}
     missing = set(acked) - listed
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged tasks were lost"
@@ -83,7 +83,7 @@ def test_worker_killed_every_attempt_ends_worker_lost(start_server):
         api, {"text": "doomed", "params": {"delay_ms": 600000}, "max_attempts": max_attempts}
     )
     for attempt in range(1, max_attempts + 1):
-        worker = start_server("worker", *worker_args, db_path=api.db_path)
+        worker = start_server("worker", *worker_args, database=api.database)
         wait_until(
             lambda: (
                 (current := get_task(api, task["task_id"]))["status"] == "PROCESSING"
@@ -95,7 +95,7 @@ def test_worker_killed_every_attempt_ends_worker_lost(start_server):
         worker.kill()
 
     # A fresh worker's reaper finds the expired lease on the last attempt.
-    reaper = start_server("worker", *worker_args, db_path=api.db_path)
+    reaper = start_server("worker", *worker_args, database=api.database)
     failed = wait_for_status(api, task["task_id"], {"FAILED", "COMPLETED"}, timeout=30)
     assert failed["status"] == "FAILED", f"{failed!r}; worker log:\n{reaper.log_tail()}"
     assert failed["error"]["code"] == "worker_lost"
@@ -107,10 +107,10 @@ def test_expired_lease_requeues_with_worker_lost(start_server):
     api = start_server("api", "--enable-fault-injection")
     worker_args = ("--simulated-delay", "0", "--enable-fault-injection", "--lease", "1s", "--retry-base", "5s")
     task = submit(api, {"text": "lost once", "params": {"delay_ms": 600000}, "max_attempts": 3})
-    worker = start_server("worker", *worker_args, db_path=api.db_path)
+    worker = start_server("worker", *worker_args, database=api.database)
     wait_for_status(api, task["task_id"], "PROCESSING", timeout=30)
     worker.kill()
-    start_server("worker", *worker_args, db_path=api.db_path)
+    start_server("worker", *worker_args, database=api.database)
 
     # The reaper puts the task back with a back-off of up to 5s. Until the
     # back-off passes, the task is PENDING with the error and next attempt time.
@@ -148,7 +148,7 @@ def test_sigterm_returns_running_task_uncounted(start_server):
     assert exit_code == 0, server.log_tail()
     assert elapsed < 6, f"shutdown with a 1s grace took {elapsed:.1f}s"
 
-    viewer = start_server("api", "--enable-fault-injection", db_path=server.db_path)
+    viewer = start_server("api", "--enable-fault-injection", database=server.database)
     after = get_task(viewer, task["task_id"])
     assert after["status"] == "PENDING"
     assert after["attempts"] == 0
@@ -164,7 +164,7 @@ def test_sigterm_lets_short_task_finish(start_server):
     wait_for_status(server, task["task_id"], "PROCESSING", timeout=30)
     assert server.terminate(timeout=40) == 0, server.log_tail()
 
-    viewer = start_server("api", db_path=server.db_path)
+    viewer = start_server("api", database=server.database)
     after = get_task(viewer, task["task_id"])
     assert after["status"] == "COMPLETED", after
     assert after["attempts"] == 1
@@ -197,7 +197,7 @@ def test_sigint_exits_zero(start_server):
 
 def test_sigterm_stops_api_and_worker(start_server):
     api = start_server("api")
-    worker = start_server("worker", "--simulated-delay", "0", db_path=api.db_path)
+    worker = start_server("worker", "--simulated-delay", "0", database=api.database)
     task = submit(api, "split shutdown")
     wait_until(
         lambda: get_task(api, task["task_id"])["status"] == "COMPLETED",

@@ -162,7 +162,7 @@ def test_key_survives_restart(start_server):
     first_server = start_server("serve", "--simulated-delay", "0")
     _, _, first = post_with_key(first_server, BODY, "key-durable")
     assert first_server.terminate() == 0
-    second_server = start_server("serve", "--simulated-delay", "0", db_path=first_server.db_path)
+    second_server = start_server("serve", "--simulated-delay", "0", database=first_server.database)
     status, headers, replay = post_with_key(second_server, BODY, "key-durable")
     assert status == 202, replay
     assert replay["task_id"] == first["task_id"]

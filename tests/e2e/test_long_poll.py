@@ -100,7 +100,7 @@ def test_wait_bounds_are_accepted(api_only):
 
 def test_wait_sees_completion_by_other_process(start_server):
     api = start_server("api", "--enable-fault-injection")
-    start_server("worker", "--simulated-delay", "0", "--enable-fault-injection", db_path=api.db_path)
+    start_server("worker", "--simulated-delay", "0", "--enable-fault-injection", database=api.database)
     task = submit(api, {"text": "cross process", "params": {"delay_ms": 500}})
     (status, _, body), elapsed = timed_get(api, f"/v1/tasks/{task['task_id']}?wait=30")
     assert status == 200, body

@@ -1,7 +1,8 @@
-"""Separate api and worker processes sharing one SQLite file."""
+"""Separate api and worker processes sharing one database."""
 
 import concurrent.futures
 import subprocess
+import threading
 import time
 
 from conftest import BINARY, hermetic_environment, list_all, submit, wait_until
@@ -15,7 +16,7 @@ def submit_many(server, count, make_body):
 def test_api_and_two_workers_complete_each_task_once(start_server):
     api = start_server("api", "--simulated-delay", "0..20ms")
     workers = [
-        start_server("worker", "--simulated-delay", "0..20ms", db_path=api.db_path) for _ in range(2)
+        start_server("worker", "--simulated-delay", "0..20ms", database=api.database) for _ in range(2)
     ]
     tasks = submit_many(api, 200, lambda index: f"split task number {index}")
 
@@ -48,7 +49,7 @@ def test_api_alone_leaves_tasks_pending(start_server):
 def test_worker_started_later_drains_queue(start_server):
     api = start_server("api", "--simulated-delay", "0")
     tasks = submit_many(api, 30, lambda index: f"queued {index}")
-    start_server("worker", "--simulated-delay", "0", db_path=api.db_path)
+    start_server("worker", "--simulated-delay", "0", database=api.database)
 
     def all_done():
         return all(item["status"] == "COMPLETED" for item in list_all(api, "limit=100"))
@@ -59,7 +60,7 @@ def test_worker_started_later_drains_queue(start_server):
 
 def test_two_api_processes_share_tasks(start_server):
     first = start_server("api", "--simulated-delay", "0")
-    second = start_server("api", "--simulated-delay", "0", db_path=first.db_path)
+    second = start_server("api", "--simulated-delay", "0", database=first.database)
     first_task = submit(first, "via first")
     second_task = submit(second, "via second")
     for api in (first, second):
@@ -69,7 +70,7 @@ def test_two_api_processes_share_tasks(start_server):
 
 def test_idempotency_spans_api_processes(start_server):
     first = start_server("api", "--simulated-delay", "0")
-    second = start_server("api", "--simulated-delay", "0", db_path=first.db_path)
+    second = start_server("api", "--simulated-delay", "0", database=first.database)
     headers = {"Idempotency-Key": "shared-key"}
     _, _, original = first.request("POST", "/v1/tasks", {"text": "once"}, headers)
     status, response_headers, replay = second.request("POST", "/v1/tasks", {"text": "once"}, headers)
@@ -78,9 +79,33 @@ def test_idempotency_spans_api_processes(start_server):
     assert response_headers.get("idempotent-replayed") == "true"
 
 
+def test_concurrent_key_across_api_processes(start_server):
+    first = start_server("api", "--simulated-delay", "0")
+    second = start_server("api", "--simulated-delay", "0", database=first.database)
+    count = 40
+    barrier = threading.Barrier(count, timeout=30)
+    headers = {"Idempotency-Key": "raced-across-processes"}
+
+    def send(index):
+        barrier.wait()
+        api = first if index % 2 == 0 else second
+        return api.request("POST", "/v1/tasks", {"text": "one of many"}, headers)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
+        responses = list(pool.map(send, range(count)))
+
+    failures = [(status, body) for status, _, body in responses if status != 202]
+    assert not failures, f"{len(failures)} requests were not accepted: {failures[:3]!r}"
+    ids = {body["task_id"] for _, _, body in responses}
+    assert len(ids) == 1, f"{len(ids)} distinct task ids"
+    originals = [headers.get("idempotent-replayed") != "true" for _, headers, _ in responses]
+    assert originals.count(True) == 1, f"{originals.count(True)} responses were not replays"
+    assert [item["task_id"] for item in list_all(second)] == list(ids)
+
+
 def test_cancel_on_api_stops_task_on_worker(start_server):
     api = start_server("api", "--enable-fault-injection")
-    start_server("worker", "--simulated-delay", "0", "--enable-fault-injection", db_path=api.db_path)
+    start_server("worker", "--simulated-delay", "0", "--enable-fault-injection", database=api.database)
     task = submit(api, {"text": "slow", "params": {"delay_ms": 1500}})
     wait_until(
         lambda: api.request("GET", f"/v1/tasks/{task['task_id']}")[2]["status"] == "PROCESSING",
@@ -100,10 +125,10 @@ def test_cancel_on_api_stops_task_on_worker(start_server):
     assert after["result"] is None
 
 
-def test_migrate_then_serve(start_server, tmp_path):
-    db_path = str(tmp_path / "migrated.db")
+def test_migrate_then_serve(start_server, new_database):
+    database = new_database()
     migrate = subprocess.run(
-        [BINARY, "migrate", "--database", f"sqlite:{db_path}", "--log-format", "json"],
+        [BINARY, "migrate", "--database", database, "--log-format", "json"],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         env=hermetic_environment({}),
@@ -111,14 +136,14 @@ def test_migrate_then_serve(start_server, tmp_path):
     )
     assert migrate.returncode == 0, migrate.stderr.decode(errors="replace")
     again = subprocess.run(
-        [BINARY, "migrate", "--database", f"sqlite:{db_path}", "--log-format", "json"],
+        [BINARY, "migrate", "--database", database, "--log-format", "json"],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         env=hermetic_environment({}),
         timeout=60,
     )
     assert again.returncode == 0, again.stderr.decode(errors="replace")
-    server = start_server("serve", "--simulated-delay", "0", db_path=db_path)
+    server = start_server("serve", "--simulated-delay", "0", database=database)
     task = submit(server, "after migrate")
     started = time.monotonic()
     while time.monotonic() - started < 30:

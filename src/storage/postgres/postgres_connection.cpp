@@ -63,37 +63,27 @@ void AppendQuotedElement(std::string& literal, std::string_view element) {
     literal.push_back('"');
 }
 
-// The options every connection gets. Those before "dbname" are defaults
-// that the URL may override; those after it win over the URL.
-struct ConnectOptions {
-    std::vector<const char*> keywords;
-    std::vector<const char*> values;
-};
-
-ConnectOptions MakeConnectOptions(const std::string& url, const std::string& connect_timeout) {
-    ConnectOptions options;
-    auto add = [&](const char* keyword, const char* value) {
-        options.keywords.push_back(keyword);
-        options.values.push_back(value);
-    };
-    add("connect_timeout", connect_timeout.c_str());
-    // Without keepalives a connection to a host that vanished would wait
-    // for the kernel's default of two hours before a call fails.
-    add("keepalives", "1");
-    add("keepalives_idle", "30");
-    add("keepalives_interval", "10");
-    add("keepalives_count", "3");
-    add("fallback_application_name", "conveyor");
-    add("dbname", url.c_str());
-    // Task fields are UTF-8, and binary results carry text in the client
-    // encoding, so no other encoding may apply.
-    add("client_encoding", "UTF8");
-    options.keywords.push_back(nullptr);
-    options.values.push_back(nullptr);
-    return options;
-}
-
 }  // namespace
+
+// The parallel arrays that libpq takes for the parameters of one call.
+struct ParamArrays {
+    explicit ParamArrays(const Params& params) : count(params.size()) {
+        for (const Params::Value& value : params.values_) {
+            const std::string_view bytes = value.is_borrowed ? value.borrowed : value.owned;
+            // libpq reads a NULL pointer as SQL NULL, so empty bytes need a
+            // non-null pointer.
+            const char* data = bytes.data() == nullptr ? "" : bytes.data();
+            values.push_back(value.is_null ? nullptr : data);
+            lengths.push_back(static_cast<int>(bytes.size()));
+            formats.push_back(value.is_binary ? 1 : 0);
+        }
+    }
+
+    int count;
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    std::vector<int> formats;
+};
 
 bool IsConnectionLoss(std::string_view sqlstate) {
     return sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" ||
@@ -128,22 +118,51 @@ std::string DescribeTarget(const std::string& url) {
         return "(unparsable URL)";
     }
     std::string description;
-    for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
-        const std::string_view keyword = option->keyword;
-        if (option->val == nullptr ||
-            (keyword != "host" && keyword != "hostaddr" && keyword != "port" &&
-             keyword != "dbname" && keyword != "user")) {
-            continue;
+    for (const std::string_view keyword : {"host", "hostaddr", "port", "dbname", "user"}) {
+        for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+            if (option->val == nullptr || keyword != option->keyword) {
+                continue;
+            }
+            if (!description.empty()) {
+                description += ' ';
+            }
+            description += keyword;
+            description += '=';
+            description += option->val;
         }
-        if (!description.empty()) {
-            description += ' ';
-        }
-        description += keyword;
-        description += '=';
-        description += option->val;
     }
     PQconninfoFree(options);
     return description.empty() ? "(libpq defaults)" : description;
+}
+
+ConnectParameters::ConnectParameters(std::string url)
+    : url_(std::move(url)), connect_timeout_(std::to_string(kDefaultConnectTimeoutSeconds)) {
+    auto add = [&](const char* keyword, const char* value) {
+        keywords_.push_back(keyword);
+        values_.push_back(value);
+    };
+    add("connect_timeout", connect_timeout_.c_str());
+    // Without keepalives a connection to a host that vanished would wait
+    // for the kernel's default of two hours before a call fails.
+    add("keepalives", "1");
+    add("keepalives_idle", "30");
+    add("keepalives_interval", "10");
+    add("keepalives_count", "3");
+    add("fallback_application_name", "conveyor");
+    add("dbname", url_.c_str());
+    // Task fields are UTF-8, and binary results carry text in the client
+    // encoding, so no other encoding may apply.
+    add("client_encoding", "UTF8");
+    keywords_.push_back(nullptr);
+    values_.push_back(nullptr);
+}
+
+void RouteNoticesToLog(pg_conn* conn) {
+    PQsetNoticeProcessor(conn, LogNotice, nullptr);
+}
+
+std::string LastErrorMessage(pg_conn* conn) {
+    return TrimMessage(PQerrorMessage(conn));
 }
 
 // Params
@@ -160,6 +179,11 @@ Params& Params::Int64(std::int64_t value) {
 
 Params& Params::Bytes(std::string_view value) {
     values_.push_back(Value{.borrowed = value, .is_borrowed = true, .is_binary = true});
+    return *this;
+}
+
+Params& Params::OwnedBytes(std::string_view value) {
+    values_.push_back(Value{.owned = std::string(value), .is_binary = true});
     return *this;
 }
 
@@ -277,9 +301,8 @@ std::string QueryResult::command_status() const {
 // Connection
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& url) {
-    const std::string connect_timeout = std::to_string(kDefaultConnectTimeoutSeconds);
-    ConnectOptions options = MakeConnectOptions(url, connect_timeout);
-    pg_conn* conn = PQconnectdbParams(options.keywords.data(), options.values.data(), 1);
+    const ConnectParameters parameters(url);
+    pg_conn* conn = PQconnectdbParams(parameters.keywords(), parameters.values(), 1);
     if (conn == nullptr) {
         return Status::Unavailable("libpq could not allocate a connection");
     }
@@ -314,11 +337,17 @@ bool Connection::CheckIdle() {
         lost_ = true;
         return false;
     }
-    pollfd entry{.fd = fd, .events = POLLIN, .revents = 0};
-    if (poll(&entry, 1, 0) > 0) {
-        // An idle connection receives nothing unless the server is closing
-        // it (an error message, then end of file) or reports a changed
-        // setting. Reading consumes either and notices the end of file.
+    // An idle connection receives nothing unless the server is closing it
+    // or reports a changed setting. A closing server sends an error message,
+    // which libpq passes to the notice processor without marking the
+    // connection broken, and then the end of file, which a second read
+    // notices. A few rounds cover both.
+    constexpr int kMaxReads = 4;
+    for (int read = 0; read < kMaxReads; ++read) {
+        pollfd entry{.fd = fd, .events = POLLIN, .revents = 0};
+        if (poll(&entry, 1, 0) <= 0) {
+            break;
+        }
         if (PQconsumeInput(conn_) == 0) {
             lost_ = true;
             return false;
@@ -331,7 +360,6 @@ bool Connection::CheckIdle() {
 }
 
 Result<QueryResult> Connection::Check(pg_result* result, std::string_view context) {
-    last_error_retryable_ = false;
     const ExecStatusType status = PQresultStatus(result);
     if (result != nullptr && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)) {
         return QueryResult(result);
@@ -354,7 +382,9 @@ Result<QueryResult> Connection::Check(pg_result* result, std::string_view contex
         lost_ = true;
         return Status::Unavailable(std::string(context) + ": " + detail + " (connection lost)");
     }
-    last_error_retryable_ = IsRetryable(sqlstate);
+    if (IsRetryable(sqlstate)) {
+        retryable_failure_ = true;
+    }
     return ErrorStatus(sqlstate, context, detail);
 }
 
@@ -369,38 +399,16 @@ Result<QueryResult> Connection::Execute(const Statement& statement, const Params
         prepared_.insert(statement.name);
     }
 
-    const int count = params.size();
-    std::vector<const char*> values(static_cast<std::size_t>(count));
-    std::vector<int> lengths(static_cast<std::size_t>(count));
-    std::vector<int> formats(static_cast<std::size_t>(count));
-    for (int i = 0; i < count; ++i) {
-        const Params::Value& value = params.values_[static_cast<std::size_t>(i)];
-        const std::string_view bytes = value.is_borrowed ? value.borrowed : value.owned;
-        // libpq reads a NULL pointer as SQL NULL, so empty bytes need a
-        // non-null pointer.
-        values[i] = value.is_null ? nullptr : (bytes.data() == nullptr ? "" : bytes.data());
-        lengths[i] = static_cast<int>(bytes.size());
-        formats[i] = value.is_binary ? 1 : 0;
-    }
-    return Check(PQexecPrepared(conn_, statement.name.c_str(), count, values.data(),
-                                lengths.data(), formats.data(), 1),
+    const ParamArrays arrays(params);
+    return Check(PQexecPrepared(conn_, statement.name.c_str(), arrays.count, arrays.values.data(),
+                                arrays.lengths.data(), arrays.formats.data(), 1),
                  statement.name);
 }
 
 Result<QueryResult> Connection::ExecuteOnce(const std::string& sql, const Params& params) {
-    const int count = params.size();
-    std::vector<const char*> values(static_cast<std::size_t>(count));
-    std::vector<int> lengths(static_cast<std::size_t>(count));
-    std::vector<int> formats(static_cast<std::size_t>(count));
-    for (int i = 0; i < count; ++i) {
-        const Params::Value& value = params.values_[static_cast<std::size_t>(i)];
-        const std::string_view bytes = value.is_borrowed ? value.borrowed : value.owned;
-        values[i] = value.is_null ? nullptr : (bytes.data() == nullptr ? "" : bytes.data());
-        lengths[i] = static_cast<int>(bytes.size());
-        formats[i] = value.is_binary ? 1 : 0;
-    }
-    return Check(PQexecParams(conn_, sql.c_str(), count, nullptr, values.data(), lengths.data(),
-                              formats.data(), 1),
+    const ParamArrays arrays(params);
+    return Check(PQexecParams(conn_, sql.c_str(), arrays.count, nullptr, arrays.values.data(),
+                              arrays.lengths.data(), arrays.formats.data(), 1),
                  "running a one-off statement");
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "core/status.hpp"
@@ -52,6 +53,32 @@ bool IsRetryable(std::string_view sqlstate);
 // rejects it.
 std::string DescribeTarget(const std::string& url);
 
+// The keyword and value arrays that every connection opens with: the URL
+// as libpq's dbname, which libpq expands, between defaults that the URL may
+// override (connect_timeout, TCP keepalives, application_name=conveyor)
+// and settings that win over it (client_encoding UTF8).
+class ConnectParameters {
+  public:
+    explicit ConnectParameters(std::string url);
+    ConnectParameters(const ConnectParameters&) = delete;
+    ConnectParameters& operator=(const ConnectParameters&) = delete;
+
+    const char* const* keywords() const { return keywords_.data(); }
+    const char* const* values() const { return values_.data(); }
+
+  private:
+    std::string url_;
+    std::string connect_timeout_;
+    std::vector<const char*> keywords_;
+    std::vector<const char*> values_;
+};
+
+// Points libpq's notice messages at the debug log instead of stderr.
+void RouteNoticesToLog(pg_conn* conn);
+
+// Returns libpq's last error text for `conn` without its trailing newline.
+std::string LastErrorMessage(pg_conn* conn);
+
 // The parameters of one statement. Values are text unless added with
 // Bytes, which sends them as binary bytea.
 class Params {
@@ -60,6 +87,8 @@ class Params {
     Params& Int64(std::int64_t value);
     // Sends `value` as bytea without copying it, so it must outlive the call.
     Params& Bytes(std::string_view value);
+    // Sends a copy of `value` as bytea.
+    Params& OwnedBytes(std::string_view value);
     Params& Null();
     Params& OptionalText(const std::optional<std::string>& value);
     Params& OptionalInt64(std::optional<std::int64_t> value);
@@ -71,10 +100,11 @@ class Params {
 
   private:
     friend class Connection;
+    friend struct ParamArrays;
 
     struct Value {
-        std::string owned;
-        std::string_view borrowed;
+        std::string owned{};
+        std::string_view borrowed{};
         bool is_borrowed = false;
         bool is_null = false;
         bool is_binary = false;
@@ -103,6 +133,9 @@ class QueryResult {
     std::string Text(int row, int column) const;
     std::optional<std::string> OptionalText(int row, int column) const;
     std::optional<std::int64_t> OptionalInt64(int row, int column) const;
+
+    // Returns the command tag, such as "COMMIT" or "UPDATE 3".
+    std::string command_status() const;
 
   private:
     pg_result* result_;
@@ -135,26 +168,31 @@ class Connection {
     // migrations and EXPLAIN.
     Result<QueryResult> ExecuteOnce(const std::string& sql, const Params& params = Params());
 
-    // Runs parameterless SQL, which may hold several statements.
-    Status ExecuteScript(const std::string& sql);
+    // Runs parameterless SQL, which may hold several statements, and
+    // returns the result of the last one. Unlike the other calls, its rows
+    // are in text format, so read them only with Text.
+    Result<QueryResult> ExecuteScript(const std::string& sql);
 
     // Returns false once the connection is lost. A lost connection stays
     // lost and must be replaced.
     bool usable() const;
+
+    // Marks the connection lost, for a state it cannot be trusted in, such
+    // as a failed ROLLBACK.
+    void Discard() { lost_ = true; }
 
     // Checks an idle connection without a round trip: when the server has
     // closed it (a restart, an idle timeout), the socket is readable at end
     // of file, and this returns false. Call only between statements.
     bool CheckIdle();
 
-    // Returns true when the last failed statement can run again in a new
-    // transaction (a serialization failure or a deadlock).
-    bool last_error_retryable() const { return last_error_retryable_; }
+    // Returns whether a statement failed with a serialization failure or a
+    // deadlock since the last call, after which the whole transaction can
+    // run again, and clears the flag.
+    bool TakeRetryableFailure() { return std::exchange(retryable_failure_, false); }
 
     // Returns true outside any transaction block.
     bool idle_in_no_transaction() const;
-
-    pg_conn* raw() { return conn_; }
 
   private:
     explicit Connection(pg_conn* conn) : conn_(conn) {}
@@ -164,7 +202,7 @@ class Connection {
 
     pg_conn* conn_;
     std::unordered_set<std::string> prepared_;
-    bool last_error_retryable_ = false;
+    bool retryable_failure_ = false;
     bool lost_ = false;
 };
 

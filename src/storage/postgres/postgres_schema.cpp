@@ -1,0 +1,229 @@
+#include "storage/postgres/postgres_schema.hpp"
+
+#include <array>
+#include <cstddef>
+#include <iterator>
+#include <set>
+#include <span>
+#include <string>
+
+#include "core/ids.hpp"
+
+namespace conveyor::postgres {
+namespace {
+
+struct Migration {
+    int version;
+    const char* description;
+    const char* sql;
+};
+
+// Numbered schema steps. A released step is never edited: a change to the
+// schema is a new step at the end.
+//
+// Choices that hold for the whole schema:
+// - task_id is uuid, not text: every id is a UUID the service generates, and
+//   16 bytes instead of 37 keep the primary key and the four other indexes
+//   that end in task_id smaller. uuid compares as its 16 bytes, which is the
+//   order of the lower-case text form, so pages come out in the same order
+//   as from the SQLite store.
+// - Timestamps are bigint milliseconds since the Unix epoch, as everywhere
+//   in the service, so no time zone or rounding applies.
+// - Keys compared for equality or order (tenant, type, status, lease owner,
+//   idempotency key) use COLLATE "C": byte comparison, the same as SQLite's
+//   BINARY, and cheaper in indexes than a linguistic collation.
+// - The submitted text is bytea in its own table: text columns cannot hold
+//   U+0000 or invalid UTF-8, and the hot tasks rows stay small.
+// - Status values are literals in every query, because the planner uses a
+//   partial index (WHERE status = 'PENDING') only when it can prove the
+//   query implies the index predicate.
+constexpr Migration kMigrations[] = {
+    {1, "tasks, texts, idempotency keys and meta", R"sql(
+-- Columns run from fixed 8-byte ones to variable-length ones, so that
+-- alignment wastes no padding.
+--
+-- Storage parameters, for a table where every row is inserted once, updated
+-- three or more times (claim, lease renewals, finish) and deleted by pruning:
+-- - fillfactor 90: status changes and renewals modify indexed columns
+--   (status is in tasks_tenant_status_created and in the partial index
+--   predicates, lease_expires_at in tasks_lease_expiry), so they cannot be
+--   HOT updates. The free tenth of each page still lets the new row version
+--   land on the same page, so an update dirties one heap page, and page
+--   pruning can reclaim the old version's space before a vacuum comes.
+-- - autovacuum_vacuum_scale_factor 0.01 with threshold 1000: the default
+--   (20 % of the table) would let a large table gather millions of dead
+--   versions first. Claims read tasks_claim from its oldest entry, where
+--   the entries of rows claimed moments ago pile up until a vacuum removes
+--   them, so vacuuming after about 1 % of churn keeps that head short.
+-- - autovacuum_analyze_scale_factor 0.02: the share of rows in each status
+--   shifts quickly, and the planner's choice between the list indexes
+--   depends on it.
+CREATE TABLE tasks (
+    task_id uuid PRIMARY KEY,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    eligible_at bigint NOT NULL,
+    text_bytes bigint NOT NULL,
+    started_at bigint,
+    finished_at bigint,
+    next_attempt_at bigint,
+    lease_expires_at bigint,
+    attempts integer NOT NULL,
+    max_attempts integer NOT NULL,
+    tenant text COLLATE "C" NOT NULL,
+    type text COLLATE "C" NOT NULL,
+    status text COLLATE "C" NOT NULL
+        CHECK (status IN ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED')),
+    lease_owner text COLLATE "C",
+    params_json text NOT NULL,
+    metadata_json text,
+    error_code text,
+    error_message text,
+    result_json text
+) WITH (
+    fillfactor = 90,
+    autovacuum_vacuum_scale_factor = 0.01,
+    autovacuum_vacuum_threshold = 1000,
+    autovacuum_analyze_scale_factor = 0.02
+);
+
+-- Claims: the eligible PENDING tasks, oldest first.
+CREATE INDEX tasks_claim ON tasks (eligible_at, task_id) WHERE status = 'PENDING';
+-- The reaper: PROCESSING tasks by lease expiry.
+CREATE INDEX tasks_lease_expiry ON tasks (lease_expires_at) WHERE status = 'PROCESSING';
+-- Lease renewal and the held-lease check of one worker. The trailing
+-- task_id makes a fenced write (task_id, owner, attempt) a single-entry
+-- lookup here too: the planner often prefers this small partial index to
+-- the primary key, and without task_id it would walk all of the owner's
+-- leases, up to a worker's whole --concurrency.
+CREATE INDEX tasks_lease_owner ON tasks (lease_owner, task_id) WHERE status = 'PROCESSING';
+-- List pages: each ends in (created_at, task_id), so a keyset page is one
+-- index range read in either direction, at any depth.
+CREATE INDEX tasks_tenant_created ON tasks (tenant, created_at, task_id);
+CREATE INDEX tasks_tenant_status_created ON tasks (tenant, status, created_at, task_id);
+CREATE INDEX tasks_tenant_type_created ON tasks (tenant, type, created_at, task_id);
+-- Pruning: terminal tasks from the oldest finish.
+CREATE INDEX tasks_finished ON tasks (finished_at)
+    WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
+
+-- Written once and never updated, so the default fillfactor of 100 fits.
+-- Texts over about 2 kB go to TOAST storage, compressed.
+CREATE TABLE task_texts (
+    task_id uuid PRIMARY KEY REFERENCES tasks (task_id),
+    text bytea NOT NULL
+);
+
+CREATE TABLE idempotency_keys (
+    tenant text COLLATE "C" NOT NULL,
+    idempotency_key text COLLATE "C" NOT NULL,
+    request_hash text NOT NULL,
+    task_id uuid NOT NULL REFERENCES tasks (task_id),
+    created_at bigint NOT NULL,
+    PRIMARY KEY (tenant, idempotency_key)
+);
+-- Pruning deletes a task's keys with it, and the foreign key check on a
+-- task's deletion looks its keys up.
+CREATE INDEX idempotency_keys_task ON idempotency_keys (task_id);
+
+CREATE TABLE meta (
+    name text PRIMARY KEY,
+    value bytea NOT NULL
+);
+)sql"},
+};
+
+// A fixed key for pg_advisory_xact_lock: the bytes of "conveyor" as a
+// bigint. Any process that migrates this database takes the same lock.
+constexpr std::int64_t kMigrationLockKey = 7165066986957401970;
+
+// Takes the migration lock inside the caller's transaction, creates
+// schema_migrations when it is missing, and returns the versions applied.
+// Each statement after the lock sees what a process that held it before
+// committed.
+Result<std::set<int>> LockAndReadVersions(Connection& connection) {
+    Result<QueryResult> locked = connection.ExecuteOnce("SELECT pg_advisory_xact_lock($1)",
+                                                        Params().Int64(kMigrationLockKey));
+    if (!locked.ok()) {
+        return locked.status();
+    }
+    Result<QueryResult> created = connection.ExecuteScript(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version integer PRIMARY KEY,"
+        " description text NOT NULL,"
+        " applied_at bigint NOT NULL)");
+    if (!created.ok()) {
+        return created.status();
+    }
+
+    Result<QueryResult> rows = connection.ExecuteOnce("SELECT version FROM schema_migrations");
+    if (!rows.ok()) {
+        return rows.status();
+    }
+    std::set<int> versions;
+    for (int row = 0; row < rows->rows(); ++row) {
+        versions.insert(static_cast<int>(rows->Int64(row, 0)));
+    }
+    return versions;
+}
+
+Status ApplyMigration(Connection& connection, const Migration& migration, UnixMillis now) {
+    Result<QueryResult> applied = connection.ExecuteScript(migration.sql);
+    if (!applied.ok()) {
+        const Status& status = applied.status();
+        std::string message = "migration " + std::to_string(migration.version) + " (" +
+                              migration.description + ") failed: " + status.message();
+        return status.code() == StatusCode::kUnavailable ? Status::Unavailable(std::move(message))
+                                                         : Status::Internal(std::move(message));
+    }
+    Result<QueryResult> recorded = connection.ExecuteOnce(
+        "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+        Params().Int64(migration.version).Text(migration.description).Int64(now));
+    return recorded.ok() ? Status::Ok() : recorded.status();
+}
+
+// ON CONFLICT DO NOTHING keeps the first key written, so every process
+// reads the same one.
+Status EnsureCursorKey(Connection& connection) {
+    std::array<std::byte, kCursorKeyBytes> key{};
+    FillSecureRandom(key);
+    const std::string_view bytes(reinterpret_cast<const char*>(key.data()), key.size());
+    Result<QueryResult> inserted = connection.ExecuteOnce(
+        "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        Params().Text(kCursorKeyName).Bytes(bytes));
+    return inserted.ok() ? Status::Ok() : inserted.status();
+}
+
+}  // namespace
+
+int LatestSchemaVersion() {
+    return kMigrations[std::size(kMigrations) - 1].version;
+}
+
+Status ApplyMigrations(Connection& connection, UnixMillis now) {
+    // NOTE: every step runs inside this one transaction, so a future step
+    // cannot use statements that refuse to run in a transaction block, such
+    // as CREATE INDEX CONCURRENTLY.
+    Transaction transaction(connection);
+    if (Status status = transaction.Begin(); !status.ok()) {
+        return status;
+    }
+    Result<std::set<int>> applied = LockAndReadVersions(connection);
+    if (!applied.ok()) {
+        return applied.status();
+    }
+
+    for (const Migration& migration : kMigrations) {
+        if (applied->contains(migration.version)) {
+            continue;
+        }
+        if (Status status = ApplyMigration(connection, migration, now); !status.ok()) {
+            return status;
+        }
+    }
+    if (Status status = EnsureCursorKey(connection); !status.ok()) {
+        return status;
+    }
+    return transaction.Commit();
+}
+
+}  // namespace conveyor::postgres
