@@ -57,7 +57,7 @@ void AddServerFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
         ->envname(env("LISTEN"))
         ->capture_default_str();
     command.add_option("--database", settings.database,
-                       "Database: sqlite:PATH (PostgreSQL URLs are not supported by this build)")
+                       "Database: sqlite:PATH or a postgresql:// URL")
         ->envname(env("DATABASE"))
         ->capture_default_str();
     command.add_option("--concurrency", settings.concurrency, "Tasks one worker process runs at once")
