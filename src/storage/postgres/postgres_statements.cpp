@@ -61,8 +61,7 @@ const Statement kInsertTask{
     " VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, 0, $7, $8, $8, $8) RETURNING task_id),"
     " stored_text AS (INSERT INTO task_texts (task_id, text) SELECT task_id, $9::bytea FROM task"
     " RETURNING task_id)"
-    " SELECT " +
-        kNotifySubmitted + " FROM stored_text"};
+    " SELECT task_id FROM stored_text"};
 
 // The key goes in first: of several statements with the same key, in any
 // process, the first insert wins, and the others wait for its transaction
@@ -79,8 +78,13 @@ const Statement kInsertTaskWithKey{
     " $7::integer, $8::bigint, $8::bigint, $8::bigint FROM key RETURNING task_id),"
     " stored_text AS (INSERT INTO task_texts (task_id, text) SELECT task_id, $9::bytea FROM task"
     " RETURNING task_id)"
-    " SELECT " +
-        kNotifySubmitted + " FROM stored_text"};
+    " SELECT task_id FROM stored_text"};
+
+// Sent after submissions commit, at most once per debounce window, instead of
+// once per task inside each insert: a burst of submissions then costs a few
+// notifications, and inserts never wait on the cluster-wide lock that a
+// notifying transaction holds through its commit.
+const Statement kNotifySubmissions{"conveyor_notify_submissions", "SELECT " + kNotifySubmitted};
 
 const Statement kSelectKey{"conveyor_select_key",
                            "SELECT k.request_hash, " + TaskColumns("t") +

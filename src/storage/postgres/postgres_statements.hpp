@@ -42,6 +42,7 @@ extern const Statement kInsertTask;
 // the task follow. Returns one row when it stored the task, none when the
 // key existed.
 extern const Statement kInsertTaskWithKey;
+extern const Statement kNotifySubmissions;
 // $1 tenant, $2 key. Returns request_hash, then the task columns (NULL when
 // the task is gone).
 extern const Statement kSelectKey;

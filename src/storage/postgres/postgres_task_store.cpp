@@ -305,9 +305,17 @@ class PostgresTaskStore::ConnectionLease {
 PostgresTaskStore::PostgresTaskStore(PostgresOptions options)
     : options_(std::move(options)), target_(postgres::DescribeTarget(options_.url)) {
     idle_.resize(static_cast<std::size_t>(options_.pool_size));
+    notifier_ = std::thread([this] { RunSubmissionNotifier(); });
 }
 
-PostgresTaskStore::~PostgresTaskStore() = default;
+PostgresTaskStore::~PostgresTaskStore() {
+    {
+        std::lock_guard lock(notice_mutex_);
+        notifier_stopping_ = true;
+    }
+    notice_requested_.notify_one();
+    notifier_.join();
+}
 
 Result<std::unique_ptr<PostgresTaskStore>> PostgresTaskStore::Open(PostgresOptions options) {
     if (options.pool_size < 1) {
@@ -468,6 +476,7 @@ Result<CreateOutcome> PostgresTaskStore::Create(const NewTask& task,
                 return inserted.status();
             }
             if (inserted->rows() == 1) {
+                RequestSubmissionNotice();
                 return CreateOutcome{CreateDisposition::kCreated, NewPendingTask(task)};
             }
 
@@ -835,6 +844,42 @@ Result<int> PostgresTaskStore::PruneFinished(UnixMillis finished_before, int lim
         }
         return static_cast<int>(rows->Int64(0, 0));
     });
+}
+
+void PostgresTaskStore::RequestSubmissionNotice() {
+    {
+        std::lock_guard lock(notice_mutex_);
+        notice_pending_ = true;
+    }
+    notice_requested_.notify_one();
+}
+
+void PostgresTaskStore::RunSubmissionNotifier() {
+    // Creates that commit within one window share one notification. A lost
+    // notification only delays a worker until its next fallback poll.
+    constexpr auto kWindow = std::chrono::milliseconds(2);
+    std::unique_lock lock(notice_mutex_);
+    while (true) {
+        notice_requested_.wait(lock, [this] { return notice_pending_ || notifier_stopping_; });
+        if (notifier_stopping_) {
+            return;
+        }
+        lock.unlock();
+        std::this_thread::sleep_for(kWindow);
+        lock.lock();
+        notice_pending_ = false;
+        lock.unlock();
+        const Result<bool> sent = Run([](Connection& connection) -> Result<bool> {
+            Result<QueryResult> notified =
+                connection.Execute(postgres::kNotifySubmissions, Params());
+            if (!notified.ok()) {
+                return notified.status();
+            }
+            return true;
+        });
+        static_cast<void>(sent);
+        lock.lock();
+    }
 }
 
 }  // namespace conveyor

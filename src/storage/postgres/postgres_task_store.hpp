@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -139,6 +140,17 @@ class PostgresTaskStore final : public TaskStore {
 
     std::mutex cursor_key_mutex_;
     std::optional<std::string> cursor_key_;  // guarded by cursor_key_mutex_
+
+    // Debounced announcement of new work: Create marks it pending, and one
+    // thread sends one notification per window for all pending creates.
+    void RequestSubmissionNotice();
+    void RunSubmissionNotifier();
+
+    std::mutex notice_mutex_;
+    std::condition_variable notice_requested_;
+    bool notice_pending_ = false;   // guarded by notice_mutex_
+    bool notifier_stopping_ = false;  // guarded by notice_mutex_
+    std::thread notifier_;
 };
 
 }  // namespace conveyor
