@@ -1,0 +1,1423 @@
+// Checks that every TaskStore backend behaves alike. Each case runs once per
+// backend, on a fresh, migrated store: SQLite on a file in a temporary
+// directory, PostgreSQL on a database of its own in the shared test cluster.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <latch>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/ids.hpp"
+#include "storage/postgres/postgres_task_store.hpp"
+#include "storage/postgres/postgres_test_support.hpp"
+#include "storage/sqlite/sqlite_task_store.hpp"
+#include "storage/sqlite/sqlite_test_support.hpp"
+#include "storage/task_store.hpp"
+
+namespace conveyor {
+namespace {
+
+using postgres_test::Must;
+using namespace std::chrono_literals;
+
+constexpr UnixMillis kT0 = 1'750'000'000'000;
+constexpr Millis kLease = 30s;
+constexpr char kTenant[] = "acme";
+
+NewTask MakeTask(UnixMillis created_at, std::string tenant = kTenant,
+                 std::string text = "the quick brown fox", std::string type = "text.analyze",
+                 int max_attempts = 3) {
+    NewTask task;
+    task.task_id = NewUuidV7(created_at);
+    task.tenant = std::move(tenant);
+    task.type = std::move(type);
+    task.params_json = R"({"top_n":5,"language":"english","stem":false})";
+    task.text = std::move(text);
+    task.max_attempts = max_attempts;
+    task.created_at = created_at;
+    return task;
+}
+
+Millis NoBackoff(int /*attempts*/) {
+    return Millis{0};
+}
+
+ListQuery QueryFor(std::string tenant, int limit = 20) {
+    ListQuery query;
+    query.tenant = std::move(tenant);
+    query.limit = limit;
+    return query;
+}
+
+// A factory of stores on one test's data: a SQLite file or a PostgreSQL
+// database. Every store it opens shares that data, which is deleted with it.
+class StoreFactory {
+  public:
+    virtual ~StoreFactory() = default;
+
+    // Creates the empty database when the backend needs one before opening.
+    // Records a fatal failure when that fails.
+    virtual void Prepare() = 0;
+
+    // Opens a store on the data and migrates it. Records a failure and
+    // returns nullptr when either step fails.
+    virtual std::unique_ptr<TaskStore> OpenStore() = 0;
+};
+
+// Returns the opened store after migrating it, or records a failure and
+// returns nullptr.
+template <typename Store>
+std::unique_ptr<TaskStore> Migrated(Result<std::unique_ptr<Store>> opened) {
+    if (!opened.ok()) {
+        ADD_FAILURE() << "Open failed: " << opened.status().message();
+        return nullptr;
+    }
+    Status migrated = (*opened)->Migrate();
+    EXPECT_TRUE(migrated.ok()) << migrated.message();
+    return std::move(*opened);
+}
+
+class SqliteFactory : public StoreFactory {
+  public:
+    void Prepare() override {}
+
+    std::unique_ptr<TaskStore> OpenStore() override {
+        return Migrated(SqliteTaskStore::Open(
+            SqliteOptions{.path = (dir_.path() / "tasks.db").string(), .busy_timeout = 5s}));
+    }
+
+  private:
+    sqlite_test::TempDir dir_;
+};
+
+class PostgresFactory : public StoreFactory {
+  public:
+    ~PostgresFactory() override {
+        postgres_test::TestCluster* cluster = postgres_test::SharedCluster();
+        if (cluster != nullptr && !database_.name.empty()) {
+            Status dropped = cluster->DropDatabase(database_.name);
+            EXPECT_TRUE(dropped.ok()) << dropped.message();
+        }
+    }
+
+    void Prepare() override {
+        postgres_test::TestCluster* cluster = postgres_test::SharedCluster();
+        ASSERT_NE(cluster, nullptr) << "cannot start the PostgreSQL test cluster";
+        Result<postgres_test::TestDatabase> created = cluster->CreateDatabase();
+        ASSERT_TRUE(created.ok()) << created.status().message();
+        database_ = *created;
+    }
+
+    std::unique_ptr<TaskStore> OpenStore() override {
+        return Migrated(PostgresTaskStore::Open(PostgresOptions{.url = database_.url}));
+    }
+
+  private:
+    postgres_test::TestDatabase database_;
+};
+
+// A backend under test: its name, which ends each test's name, and the
+// function that makes a factory for one test.
+struct Backend {
+    const char* name;
+    std::unique_ptr<StoreFactory> (*make_factory)();
+};
+
+std::string BackendName(const testing::TestParamInfo<Backend>& info) {
+    return info.param.name;
+}
+
+// GoogleTest prints the parameter beside each test's name.
+void PrintTo(const Backend& backend, std::ostream* out) {
+    *out << backend.name;
+}
+
+class StoreTest : public testing::TestWithParam<Backend> {
+  protected:
+    void SetUp() override {
+        factory_ = GetParam().make_factory();
+        factory_->Prepare();
+        if (HasFatalFailure()) {
+            return;
+        }
+        store_ = OpenStore();
+        ASSERT_NE(store_, nullptr);
+    }
+
+    void TearDown() override {
+        store_.reset();
+        factory_.reset();
+    }
+
+    // Opens another store on this test's data.
+    std::unique_ptr<TaskStore> OpenStore() { return factory_->OpenStore(); }
+
+    Task Add(const NewTask& task) {
+        return Must(store_->Create(task, std::nullopt), "Create").task;
+    }
+
+    Task Fetch(const std::string& task_id) {
+        return Must(store_->Get(kTenant, task_id, false), "Get");
+    }
+
+    std::vector<ClaimedTask> ClaimAll(const std::string& owner, UnixMillis now, int limit = 100) {
+        return Must(store_->Claim(owner, limit, now, kLease), "Claim");
+    }
+
+    // Claims exactly one task and returns its lease.
+    Lease ClaimOne(const std::string& owner, UnixMillis now, Millis lease = kLease) {
+        std::vector<ClaimedTask> claimed = Must(store_->Claim(owner, 1, now, lease), "Claim");
+        if (claimed.size() != 1) {
+            ADD_FAILURE() << "expected one claimed task, got " << claimed.size();
+            return Lease{};
+        }
+        return claimed.front().lease;
+    }
+
+    std::unique_ptr<StoreFactory> factory_;
+    std::unique_ptr<TaskStore> store_;
+};
+
+// Opening, migrating and the cursor key
+
+class Setup : public StoreTest {};
+
+TEST_P(Setup, MigrateTwiceIsHarmless) {
+    const Task task = Add(MakeTask(kT0));
+    const std::string key = Must(store_->CursorKey(), "CursorKey");
+
+    Status again = store_->Migrate();
+
+    ASSERT_TRUE(again.ok()) << again.message();
+    EXPECT_EQ(Fetch(task.task_id).task_id, task.task_id);
+    EXPECT_EQ(Must(store_->CursorKey(), "CursorKey"), key);
+}
+
+TEST_P(Setup, CursorKeyIsStableAcrossReopen) {
+    const std::string first = Must(store_->CursorKey(), "CursorKey");
+
+    store_.reset();
+    store_ = OpenStore();
+    const std::string second = Must(store_->CursorKey(), "CursorKey");
+
+    EXPECT_EQ(first.size(), 32u);
+    EXPECT_EQ(second, first);
+}
+
+TEST_P(Setup, PingSucceeds) {
+    Status status = store_->Ping();
+
+    EXPECT_TRUE(status.ok()) << status.message();
+}
+
+// Create and Get
+
+class CreateAndGet : public StoreTest {};
+
+TEST_P(CreateAndGet, StoresPendingTask) {
+    NewTask task = MakeTask(kT0);
+    task.metadata_json = R"({"customer":"acme"})";
+
+    CreateOutcome outcome = Must(store_->Create(task, std::nullopt), "Create");
+    const Task stored = Fetch(task.task_id);
+
+    EXPECT_EQ(outcome.disposition, CreateDisposition::kCreated);
+    EXPECT_EQ(outcome.task.task_id, task.task_id);
+    EXPECT_EQ(outcome.task.status, TaskStatus::kPending);
+    EXPECT_EQ(stored.task_id, task.task_id);
+    EXPECT_EQ(stored.tenant, kTenant);
+    EXPECT_EQ(stored.type, "text.analyze");
+    EXPECT_EQ(stored.status, TaskStatus::kPending);
+    EXPECT_EQ(stored.params_json, task.params_json);
+    EXPECT_EQ(stored.metadata_json, task.metadata_json);
+    EXPECT_EQ(stored.text_bytes, static_cast<std::int64_t>(task.text.size()));
+    EXPECT_FALSE(stored.text.has_value());
+    EXPECT_EQ(stored.attempts, 0);
+    EXPECT_EQ(stored.max_attempts, 3);
+    EXPECT_EQ(stored.created_at, kT0);
+    EXPECT_EQ(stored.updated_at, kT0);
+    EXPECT_FALSE(stored.started_at.has_value());
+    EXPECT_FALSE(stored.finished_at.has_value());
+    EXPECT_FALSE(stored.next_attempt_at.has_value());
+    EXPECT_FALSE(stored.result_json.has_value());
+    EXPECT_FALSE(stored.error.has_value());
+}
+
+TEST_P(CreateAndGet, WithoutMetadataStoresNull) {
+    const Task task = Add(MakeTask(kT0));
+
+    EXPECT_FALSE(Fetch(task.task_id).metadata_json.has_value());
+}
+
+TEST_P(CreateAndGet, TextRoundTripsEveryByte) {
+    const std::vector<std::string> texts = {
+        std::string("nul\0inside", 10),
+        std::string("\0", 1),
+        std::string("invalid \xff\xfe utf-8 \xc3", 16),
+        "",
+        std::string(300'000, 'x') + std::string("\0end", 4),
+    };
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        const Task created = Add(MakeTask(kT0 + static_cast<UnixMillis>(i), kTenant, texts[i]));
+
+        const Task fetched = Must(store_->Get(kTenant, created.task_id, true), "Get");
+
+        ASSERT_TRUE(fetched.text.has_value()) << "text " << i;
+        EXPECT_EQ(*fetched.text, texts[i]) << "text " << i;
+        EXPECT_EQ(fetched.text_bytes, static_cast<std::int64_t>(texts[i].size())) << "text " << i;
+    }
+}
+
+TEST_P(CreateAndGet, ClaimedTextRoundTripsEveryByte) {
+    const std::string text("a\0b\xff", 4);
+    Add(MakeTask(kT0, kTenant, text));
+
+    std::vector<ClaimedTask> claimed = ClaimAll("worker-1", kT0);
+
+    ASSERT_EQ(claimed.size(), 1u);
+    ASSERT_TRUE(claimed[0].task.text.has_value());
+    EXPECT_EQ(*claimed[0].task.text, text);
+}
+
+TEST_P(CreateAndGet, MissingTaskIsNotFound) {
+    Result<Task> task = store_->Get(kTenant, NewUuidV7(kT0), false);
+
+    ASSERT_FALSE(task.ok());
+    EXPECT_EQ(task.status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(CreateAndGet, OtherTenantsTaskIsNotFound) {
+    const Task task = Add(MakeTask(kT0, "other"));
+
+    Result<Task> plain = store_->Get(kTenant, task.task_id, false);
+    Result<Task> with_text = store_->Get(kTenant, task.task_id, true);
+
+    ASSERT_FALSE(plain.ok());
+    EXPECT_EQ(plain.status().code(), StatusCode::kNotFound);
+    ASSERT_FALSE(with_text.ok());
+    EXPECT_EQ(with_text.status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(CreateAndGet, DuplicateTaskIdIsConflict) {
+    const NewTask task = MakeTask(kT0);
+    Add(task);
+    NewTask again = MakeTask(kT0 + 5);
+    again.task_id = task.task_id;
+
+    Result<CreateOutcome> outcome = store_->Create(again, std::nullopt);
+
+    ASSERT_FALSE(outcome.ok());
+    EXPECT_EQ(outcome.status().code(), StatusCode::kConflict);
+    EXPECT_EQ(Fetch(task.task_id).created_at, kT0) << "the first task must stay as it was";
+}
+
+TEST_P(CreateAndGet, DuplicateTaskIdWithKeyLeavesKeyFree) {
+    const NewTask task = MakeTask(kT0);
+    Add(task);
+    NewTask again = MakeTask(kT0 + 5);
+    const std::string fresh_id = again.task_id;
+    again.task_id = task.task_id;
+    const IdempotencyKey key{"key-1", "hash-1"};
+
+    Result<CreateOutcome> collided = store_->Create(again, key);
+    again.task_id = fresh_id;
+    Result<CreateOutcome> retried = store_->Create(again, key);
+
+    ASSERT_FALSE(collided.ok());
+    EXPECT_EQ(collided.status().code(), StatusCode::kConflict);
+    ASSERT_TRUE(retried.ok()) << retried.status().message();
+    EXPECT_EQ(retried->disposition, CreateDisposition::kCreated);
+    EXPECT_EQ(retried->task.task_id, fresh_id);
+}
+
+// Idempotency keys
+
+class Idempotency : public StoreTest {};
+
+TEST_P(Idempotency, SameKeySameHashReplays) {
+    const IdempotencyKey key{"key-1", "hash-1"};
+    const CreateOutcome first = Must(store_->Create(MakeTask(kT0), key), "Create");
+
+    const CreateOutcome second = Must(store_->Create(MakeTask(kT0 + 10), key), "Create");
+
+    EXPECT_EQ(first.disposition, CreateDisposition::kCreated);
+    EXPECT_EQ(second.disposition, CreateDisposition::kReplayed);
+    EXPECT_EQ(second.task.task_id, first.task.task_id);
+    EXPECT_EQ(second.task.created_at, kT0);
+    const TaskPage page = Must(store_->List(QueryFor(kTenant)), "List");
+    EXPECT_EQ(page.items.size(), 1u);
+}
+
+TEST_P(Idempotency, ReplayReturnsCurrentState) {
+    const IdempotencyKey key{"key-1", "hash-1"};
+    Must(store_->Create(MakeTask(kT0), key), "Create");
+    ClaimOne("worker-1", kT0 + 1);
+
+    const CreateOutcome replay = Must(store_->Create(MakeTask(kT0 + 10), key), "Create");
+
+    EXPECT_EQ(replay.disposition, CreateDisposition::kReplayed);
+    EXPECT_EQ(replay.task.status, TaskStatus::kProcessing);
+    EXPECT_EQ(replay.task.attempts, 1);
+}
+
+TEST_P(Idempotency, SameKeyOtherHashIsKeyReused) {
+    Must(store_->Create(MakeTask(kT0), IdempotencyKey{"key-1", "hash-1"}), "Create");
+
+    const CreateOutcome reused =
+        Must(store_->Create(MakeTask(kT0 + 10), IdempotencyKey{"key-1", "hash-2"}), "Create");
+
+    EXPECT_EQ(reused.disposition, CreateDisposition::kKeyReused);
+    EXPECT_EQ(reused.task.task_id, "");
+    const TaskPage page = Must(store_->List(QueryFor(kTenant)), "List");
+    EXPECT_EQ(page.items.size(), 1u) << "a reused key must not create a task";
+}
+
+TEST_P(Idempotency, KeysAreScopedByTenant) {
+    const IdempotencyKey key{"key-1", "hash-1"};
+    const CreateOutcome first = Must(store_->Create(MakeTask(kT0, "a"), key), "Create");
+
+    const CreateOutcome second = Must(store_->Create(MakeTask(kT0, "b"), key), "Create");
+
+    EXPECT_EQ(second.disposition, CreateDisposition::kCreated);
+    EXPECT_NE(second.task.task_id, first.task.task_id);
+}
+
+TEST_P(Idempotency, ConcurrentSameKeyCreatesOneTask) {
+    constexpr int kStores = 8;
+    constexpr int kThreadsPerStore = 4;
+    constexpr int kThreads = kStores * kThreadsPerStore;
+    std::vector<std::unique_ptr<TaskStore>> stores;
+    for (int i = 0; i < kStores; ++i) {
+        stores.push_back(OpenStore());
+    }
+    std::vector<Result<CreateOutcome>> outcomes(kThreads, Status::Internal("not run"));
+    std::latch start(kThreads);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+        threads.emplace_back([&, i] {
+            const NewTask task = MakeTask(kT0 + i);
+            start.arrive_and_wait();
+            outcomes[i] = stores[i % kStores]->Create(task, IdempotencyKey{"key-1", "hash-1"});
+        });
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+
+    int created = 0;
+    int replayed = 0;
+    std::set<std::string> ids;
+    for (const Result<CreateOutcome>& outcome : outcomes) {
+        ASSERT_TRUE(outcome.ok()) << outcome.status().message();
+        created += outcome->disposition == CreateDisposition::kCreated ? 1 : 0;
+        replayed += outcome->disposition == CreateDisposition::kReplayed ? 1 : 0;
+        ids.insert(outcome->task.task_id);
+    }
+    EXPECT_EQ(created, 1);
+    EXPECT_EQ(replayed, kThreads - 1);
+    EXPECT_EQ(ids.size(), 1u) << "every request must get the one task's id";
+    const TaskPage page = Must(store_->List(QueryFor(kTenant)), "List");
+    EXPECT_EQ(page.items.size(), 1u);
+}
+
+// GetStatuses
+
+class GetStatuses : public StoreTest {};
+
+TEST_P(GetStatuses, SpansBatchesAndTenants) {
+    constexpr int kTasks = 1100;  // more than one statement batch of 1,000
+    std::vector<std::string> ids;
+    for (int i = 0; i < kTasks; ++i) {
+        ids.push_back(Add(MakeTask(kT0 + i, i % 2 == 0 ? "a" : "b")).task_id);
+    }
+    ClaimAll("worker-1", kT0 + 10'000, 10);
+    std::vector<std::string> requested = ids;
+    requested.push_back(NewUuidV7(kT0));  // unknown
+    requested.push_back(ids[7]);          // duplicate
+
+    auto statuses = Must(store_->GetStatuses(requested), "GetStatuses");
+
+    std::map<std::string, TaskStatus> by_id(statuses.begin(), statuses.end());
+    EXPECT_EQ(statuses.size(), static_cast<std::size_t>(kTasks));
+    EXPECT_EQ(by_id.size(), static_cast<std::size_t>(kTasks));
+    int processing = 0;
+    for (const auto& [id, status] : by_id) {
+        processing += status == TaskStatus::kProcessing ? 1 : 0;
+    }
+    EXPECT_EQ(processing, 10);
+    EXPECT_EQ(by_id.count(ids[0]), 1u);
+    EXPECT_EQ(by_id.count(ids[kTasks - 1]), 1u);
+}
+
+TEST_P(GetStatuses, OfNothingIsEmpty) {
+    auto statuses = Must(store_->GetStatuses({}), "GetStatuses");
+
+    EXPECT_TRUE(statuses.empty());
+}
+
+// Claim
+
+class Claim : public StoreTest {};
+
+TEST_P(Claim, LeasesOldestFirst) {
+    const Task newest = Add(MakeTask(kT0 + 300));
+    const Task oldest = Add(MakeTask(kT0 + 100));
+    const Task middle = Add(MakeTask(kT0 + 200));
+    const UnixMillis now = kT0 + 1000;
+
+    std::vector<ClaimedTask> claimed = Must(store_->Claim("worker-1", 2, now, kLease), "Claim");
+
+    ASSERT_EQ(claimed.size(), 2u);
+    EXPECT_EQ(claimed[0].task.task_id, oldest.task_id);
+    EXPECT_EQ(claimed[1].task.task_id, middle.task_id);
+    EXPECT_EQ(Fetch(newest.task_id).status, TaskStatus::kPending);
+}
+
+TEST_P(Claim, SetsLeaseAndAttempt) {
+    const Task task = Add(MakeTask(kT0));
+    const UnixMillis now = kT0 + 1000;
+
+    std::vector<ClaimedTask> claimed = ClaimAll("worker-1", now);
+
+    ASSERT_EQ(claimed.size(), 1u);
+    const ClaimedTask& got = claimed[0];
+    EXPECT_EQ(got.lease.task_id, task.task_id);
+    EXPECT_EQ(got.lease.owner, "worker-1");
+    EXPECT_EQ(got.lease.attempt, 1);
+    EXPECT_EQ(got.task.status, TaskStatus::kProcessing);
+    EXPECT_EQ(got.task.attempts, 1);
+    EXPECT_EQ(got.task.started_at, now);
+    EXPECT_EQ(got.task.updated_at, now);
+    EXPECT_FALSE(got.task.next_attempt_at.has_value());
+    EXPECT_EQ(got.task.text, "the quick brown fox");
+    const Task stored = Fetch(task.task_id);
+    EXPECT_EQ(stored.status, TaskStatus::kProcessing);
+    EXPECT_EQ(stored.attempts, 1);
+    EXPECT_EQ(stored.updated_at, now);
+    EXPECT_EQ(Must(store_->HeldLeases("worker-1"), "HeldLeases"),
+              std::vector<std::string>{task.task_id});
+}
+
+TEST_P(Claim, TakesNoProcessingOrFinishedTask) {
+    const UnixMillis now = kT0 + 1000;
+    for (int i = 0; i < 4; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+    std::vector<ClaimedTask> claimed = ClaimAll("worker-1", now);
+    ASSERT_EQ(claimed.size(), 4u);
+    ASSERT_EQ(Must(store_->Complete(claimed[0].lease, "{}", now), "Complete"),
+              FenceOutcome::kApplied);
+    ASSERT_EQ(
+        Must(store_->Fail(claimed[1].lease, {"invalid_input", "bad"}, std::nullopt, now), "Fail"),
+        FenceOutcome::kApplied);
+    Must(store_->Cancel(kTenant, claimed[2].lease.task_id, now), "Cancel");
+    // claimed[3] stays PROCESSING.
+
+    std::vector<ClaimedTask> again = ClaimAll("worker-2", now + 1'000'000);
+
+    EXPECT_TRUE(again.empty()) << again.size() << " tasks claimed twice";
+}
+
+TEST_P(Claim, WaitsForRetryTime) {
+    Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    const UnixMillis retry_at = kT0 + 5000;
+    ASSERT_EQ(Must(store_->Fail(lease, {"processing_error", "boom"}, retry_at, kT0 + 20), "Fail"),
+              FenceOutcome::kApplied);
+
+    std::vector<ClaimedTask> early = ClaimAll("worker-2", retry_at - 1);
+    std::vector<ClaimedTask> due = ClaimAll("worker-2", retry_at);
+
+    EXPECT_TRUE(early.empty());
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].lease.attempt, 2);
+    EXPECT_FALSE(due[0].task.next_attempt_at.has_value());
+}
+
+TEST_P(Claim, ZeroTasksIsEmpty) {
+    Add(MakeTask(kT0));
+
+    std::vector<ClaimedTask> claimed = Must(store_->Claim("worker-1", 0, kT0, kLease), "Claim");
+
+    EXPECT_TRUE(claimed.empty());
+}
+
+TEST_P(Claim, ConcurrentClaimsNeverShareTask) {
+    constexpr int kTasks = 2000;
+    constexpr int kWorkers = 8;
+    constexpr int kBatch = 16;
+    for (int i = 0; i < kTasks; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+    std::vector<std::unique_ptr<TaskStore>> stores;
+    for (int i = 0; i < kWorkers; ++i) {
+        stores.push_back(OpenStore());
+    }
+    std::vector<std::vector<std::string>> claimed(kWorkers);
+    std::vector<std::string> errors(kWorkers);
+    std::latch start(kWorkers);
+    std::vector<std::thread> threads;
+    for (int w = 0; w < kWorkers; ++w) {
+        threads.emplace_back([&, w] {
+            const std::string owner = "worker-" + std::to_string(w);
+            start.arrive_and_wait();
+            // Bounded: even one worker alone needs only kTasks / kBatch rounds.
+            for (int round = 0; round < kTasks; ++round) {
+                auto batch = stores[w]->Claim(owner, kBatch, kT0 + kTasks, kLease);
+                if (!batch.ok()) {
+                    errors[w] = batch.status().message();
+                    return;
+                }
+                if (batch->empty()) {
+                    return;
+                }
+                for (const ClaimedTask& task : *batch) {
+                    claimed[w].push_back(task.lease.task_id);
+                }
+            }
+        });
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+
+    std::map<std::string, int> times_claimed;
+    for (int w = 0; w < kWorkers; ++w) {
+        EXPECT_EQ(errors[w], "") << "worker " << w;
+        for (const std::string& id : claimed[w]) {
+            ++times_claimed[id];
+        }
+    }
+    EXPECT_EQ(times_claimed.size(), static_cast<std::size_t>(kTasks));
+    for (const auto& [id, times] : times_claimed) {
+        ASSERT_EQ(times, 1) << "task " << id << " was handed out " << times << " times";
+    }
+    for (int w = 0; w < kWorkers; ++w) {
+        const std::string owner = "worker-" + std::to_string(w);
+        EXPECT_EQ(Must(store_->HeldLeases(owner), "HeldLeases").size(), claimed[w].size()) << owner;
+    }
+}
+
+// Complete, Fail and HandBack
+
+class Fence : public StoreTest {};
+
+TEST_P(Fence, CompleteStoresResult) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    const UnixMillis now = kT0 + 20;
+
+    FenceOutcome outcome = Must(store_->Complete(lease, R"({"word_count":4})", now), "Complete");
+    const Task stored = Fetch(task.task_id);
+
+    EXPECT_EQ(outcome, FenceOutcome::kApplied);
+    EXPECT_EQ(stored.status, TaskStatus::kCompleted);
+    EXPECT_EQ(stored.result_json, R"({"word_count":4})");
+    EXPECT_EQ(stored.finished_at, now);
+    EXPECT_EQ(stored.updated_at, now);
+    EXPECT_FALSE(stored.error.has_value());
+    EXPECT_TRUE(Must(store_->HeldLeases("worker-1"), "HeldLeases").empty());
+}
+
+TEST_P(Fence, CompleteAfterRetryClearsError) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease first = ClaimOne("worker-1", kT0 + 10);
+    ASSERT_EQ(Must(store_->Fail(first, {"timeout", "slow"}, kT0 + 20, kT0 + 15), "Fail"),
+              FenceOutcome::kApplied);
+    const Lease second = ClaimOne("worker-1", kT0 + 30);
+
+    ASSERT_EQ(Must(store_->Complete(second, "{}", kT0 + 40), "Complete"), FenceOutcome::kApplied);
+
+    const Task stored = Fetch(task.task_id);
+    EXPECT_EQ(stored.attempts, 2);
+    EXPECT_FALSE(stored.error.has_value());
+}
+
+TEST_P(Fence, CompleteOnPendingTaskIsLost) {
+    const Task task = Add(MakeTask(kT0));
+
+    FenceOutcome outcome =
+        Must(store_->Complete({task.task_id, "worker-1", 0}, "{}", kT0 + 5), "Complete");
+
+    EXPECT_EQ(outcome, FenceOutcome::kLost);
+    EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kPending);
+}
+
+TEST_P(Fence, CompleteWithWrongOwnerIsLost) {
+    const Task task = Add(MakeTask(kT0));
+    Lease lease = ClaimOne("worker-1", kT0 + 10);
+    lease.owner = "worker-2";
+
+    FenceOutcome outcome = Must(store_->Complete(lease, "{}", kT0 + 20), "Complete");
+
+    EXPECT_EQ(outcome, FenceOutcome::kLost);
+    EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kProcessing);
+}
+
+TEST_P(Fence, CompleteWithOldAttemptIsLost) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease first = ClaimOne("worker-1", kT0 + 10);
+    ASSERT_EQ(Must(store_->HandBack(first, kT0 + 20), "HandBack"), FenceOutcome::kApplied);
+    ASSERT_EQ(
+        Must(store_->Fail(ClaimOne("worker-1", kT0 + 30), {"timeout", "slow"}, kT0 + 40, kT0 + 35),
+             "Fail"),
+        FenceOutcome::kApplied);
+    const Lease current = ClaimOne("worker-1", kT0 + 50);
+    ASSERT_EQ(current.attempt, 2);
+    Lease stale = current;
+    stale.attempt = 1;
+
+    FenceOutcome outcome = Must(store_->Complete(stale, "{}", kT0 + 60), "Complete");
+
+    EXPECT_EQ(outcome, FenceOutcome::kLost);
+    EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kProcessing);
+}
+
+TEST_P(Fence, CompleteOnFinishedTaskIsLost) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    ASSERT_EQ(Must(store_->Complete(lease, R"({"first":true})", kT0 + 20), "Complete"),
+              FenceOutcome::kApplied);
+
+    FenceOutcome outcome =
+        Must(store_->Complete(lease, R"({"second":true})", kT0 + 30), "Complete");
+
+    EXPECT_EQ(outcome, FenceOutcome::kLost);
+    EXPECT_EQ(Fetch(task.task_id).result_json, R"({"first":true})");
+}
+
+TEST_P(Fence, FailWithRetryReturnsToPending) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    const UnixMillis now = kT0 + 20;
+    const UnixMillis retry_at = kT0 + 2000;
+
+    FenceOutcome outcome =
+        Must(store_->Fail(lease, {"processing_error", "boom"}, retry_at, now), "Fail");
+    const Task stored = Fetch(task.task_id);
+
+    EXPECT_EQ(outcome, FenceOutcome::kApplied);
+    EXPECT_EQ(stored.status, TaskStatus::kPending);
+    EXPECT_EQ(stored.attempts, 1);
+    EXPECT_EQ(stored.next_attempt_at, retry_at);
+    EXPECT_EQ(stored.updated_at, now);
+    EXPECT_FALSE(stored.finished_at.has_value());
+    ASSERT_TRUE(stored.error.has_value());
+    EXPECT_EQ(stored.error->code, "processing_error");
+    EXPECT_EQ(stored.error->message, "boom");
+    EXPECT_TRUE(Must(store_->HeldLeases("worker-1"), "HeldLeases").empty());
+}
+
+TEST_P(Fence, FailWithoutRetryIsFailed) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    const UnixMillis now = kT0 + 20;
+
+    FenceOutcome outcome =
+        Must(store_->Fail(lease, {"invalid_input", "not text"}, std::nullopt, now), "Fail");
+    const Task stored = Fetch(task.task_id);
+
+    EXPECT_EQ(outcome, FenceOutcome::kApplied);
+    EXPECT_EQ(stored.status, TaskStatus::kFailed);
+    EXPECT_EQ(stored.finished_at, now);
+    EXPECT_EQ(stored.updated_at, now);
+    EXPECT_FALSE(stored.next_attempt_at.has_value());
+    ASSERT_TRUE(stored.error.has_value());
+    EXPECT_EQ(stored.error->code, "invalid_input");
+    EXPECT_EQ(stored.error->message, "not text");
+}
+
+TEST_P(Fence, FailWithStaleLeaseIsLost) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    ASSERT_EQ(Must(store_->Complete(lease, "{}", kT0 + 20), "Complete"), FenceOutcome::kApplied);
+
+    FenceOutcome outcome =
+        Must(store_->Fail(lease, {"processing_error", "late"}, std::nullopt, kT0 + 30), "Fail");
+
+    EXPECT_EQ(outcome, FenceOutcome::kLost);
+    const Task stored = Fetch(task.task_id);
+    EXPECT_EQ(stored.status, TaskStatus::kCompleted);
+    EXPECT_FALSE(stored.error.has_value());
+}
+
+TEST_P(Fence, HandBackDoesNotCountAttempt) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    const UnixMillis now = kT0 + 20;
+
+    FenceOutcome outcome = Must(store_->HandBack(lease, now), "HandBack");
+    const Task stored = Fetch(task.task_id);
+
+    EXPECT_EQ(outcome, FenceOutcome::kApplied);
+    EXPECT_EQ(stored.status, TaskStatus::kPending);
+    EXPECT_EQ(stored.attempts, 0);
+    EXPECT_FALSE(stored.next_attempt_at.has_value());
+    EXPECT_EQ(stored.updated_at, now);
+    EXPECT_TRUE(Must(store_->HeldLeases("worker-1"), "HeldLeases").empty());
+    std::vector<ClaimedTask> again = ClaimAll("worker-2", now);
+    ASSERT_EQ(again.size(), 1u) << "a handed-back task is eligible at once";
+    EXPECT_EQ(again[0].lease.attempt, 1);
+}
+
+TEST_P(Fence, HandBackWithStaleLeaseIsLost) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    Must(store_->Cancel(kTenant, task.task_id, kT0 + 15), "Cancel");
+
+    FenceOutcome outcome = Must(store_->HandBack(lease, kT0 + 20), "HandBack");
+
+    EXPECT_EQ(outcome, FenceOutcome::kLost);
+    EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kCancelled);
+}
+
+// Cancel
+
+class Cancel : public StoreTest {};
+
+TEST_P(Cancel, PendingTask) {
+    const Task task = Add(MakeTask(kT0));
+    const UnixMillis now = kT0 + 10;
+
+    const Task cancelled = Must(store_->Cancel(kTenant, task.task_id, now), "Cancel");
+
+    EXPECT_EQ(cancelled.status, TaskStatus::kCancelled);
+    EXPECT_EQ(cancelled.finished_at, now);
+    EXPECT_EQ(cancelled.updated_at, now);
+    EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kCancelled);
+    EXPECT_TRUE(ClaimAll("worker-1", now + 1000).empty());
+}
+
+TEST_P(Cancel, WaitingRetryClearsNextAttempt) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    ASSERT_EQ(Must(store_->Fail(lease, {"timeout", "slow"}, kT0 + 5000, kT0 + 20), "Fail"),
+              FenceOutcome::kApplied);
+
+    const Task cancelled = Must(store_->Cancel(kTenant, task.task_id, kT0 + 30), "Cancel");
+
+    EXPECT_EQ(cancelled.status, TaskStatus::kCancelled);
+    EXPECT_FALSE(cancelled.next_attempt_at.has_value());
+}
+
+TEST_P(Cancel, ProcessingTaskFencesWorker) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+
+    const Task cancelled = Must(store_->Cancel(kTenant, task.task_id, kT0 + 20), "Cancel");
+
+    EXPECT_EQ(cancelled.status, TaskStatus::kCancelled);
+    EXPECT_TRUE(Must(store_->HeldLeases("worker-1"), "HeldLeases").empty());
+    EXPECT_EQ(Must(store_->Complete(lease, "{}", kT0 + 30), "Complete"), FenceOutcome::kLost);
+    EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kCancelled);
+}
+
+TEST_P(Cancel, CancelledTaskLeavesIt) {
+    const Task task = Add(MakeTask(kT0));
+    const Task first = Must(store_->Cancel(kTenant, task.task_id, kT0 + 10), "Cancel");
+
+    const Task second = Must(store_->Cancel(kTenant, task.task_id, kT0 + 20), "Cancel");
+
+    EXPECT_EQ(second.status, TaskStatus::kCancelled);
+    EXPECT_EQ(second.updated_at, first.updated_at);
+    EXPECT_EQ(second.finished_at, first.finished_at);
+}
+
+TEST_P(Cancel, CompletedTaskIsConflict) {
+    const Task task = Add(MakeTask(kT0));
+    ASSERT_EQ(Must(store_->Complete(ClaimOne("worker-1", kT0 + 10), "{}", kT0 + 20), "Complete"),
+              FenceOutcome::kApplied);
+
+    Result<Task> cancelled = store_->Cancel(kTenant, task.task_id, kT0 + 30);
+
+    ASSERT_FALSE(cancelled.ok());
+    EXPECT_EQ(cancelled.status().code(), StatusCode::kConflict);
+    EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kCompleted);
+}
+
+TEST_P(Cancel, FailedTaskIsConflict) {
+    const Task task = Add(MakeTask(kT0));
+    ASSERT_EQ(Must(store_->Fail(ClaimOne("worker-1", kT0 + 10), {"invalid_input", "x"},
+                                std::nullopt, kT0 + 20),
+                   "Fail"),
+              FenceOutcome::kApplied);
+
+    Result<Task> cancelled = store_->Cancel(kTenant, task.task_id, kT0 + 30);
+
+    ASSERT_FALSE(cancelled.ok());
+    EXPECT_EQ(cancelled.status().code(), StatusCode::kConflict);
+}
+
+TEST_P(Cancel, MissingOrForeignTaskIsNotFound) {
+    const Task foreign = Add(MakeTask(kT0, "other"));
+
+    Result<Task> missing = store_->Cancel(kTenant, NewUuidV7(kT0), kT0 + 10);
+    Result<Task> other = store_->Cancel(kTenant, foreign.task_id, kT0 + 10);
+
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+    ASSERT_FALSE(other.ok());
+    EXPECT_EQ(other.status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(Must(store_->Get("other", foreign.task_id, false), "Get").status,
+              TaskStatus::kPending);
+}
+
+// Redrive
+
+class Redrive : public StoreTest {};
+
+TEST_P(Redrive, FailedTask) {
+    const Task task = Add(MakeTask(kT0));
+    ASSERT_EQ(Must(store_->Fail(ClaimOne("worker-1", kT0 + 10), {"invalid_input", "x"},
+                                std::nullopt, kT0 + 20),
+                   "Fail"),
+              FenceOutcome::kApplied);
+    const UnixMillis now = kT0 + 30;
+
+    const Task redriven = Must(store_->Redrive(kTenant, task.task_id, now), "Redrive");
+
+    EXPECT_EQ(redriven.status, TaskStatus::kPending);
+    EXPECT_EQ(redriven.attempts, 0);
+    EXPECT_FALSE(redriven.error.has_value());
+    EXPECT_FALSE(redriven.finished_at.has_value());
+    EXPECT_FALSE(redriven.next_attempt_at.has_value());
+    EXPECT_FALSE(redriven.result_json.has_value());
+    EXPECT_EQ(redriven.updated_at, now);
+    std::vector<ClaimedTask> claimed = ClaimAll("worker-2", now);
+    ASSERT_EQ(claimed.size(), 1u) << "a redriven task is eligible at once";
+    EXPECT_EQ(claimed[0].lease.attempt, 1);
+}
+
+TEST_P(Redrive, CancelledTask) {
+    const Task task = Add(MakeTask(kT0));
+    Must(store_->Cancel(kTenant, task.task_id, kT0 + 10), "Cancel");
+
+    const Task redriven = Must(store_->Redrive(kTenant, task.task_id, kT0 + 20), "Redrive");
+
+    EXPECT_EQ(redriven.status, TaskStatus::kPending);
+    EXPECT_FALSE(redriven.finished_at.has_value());
+}
+
+TEST_P(Redrive, UnfinishedOrCompletedIsConflict) {
+    const Task processing = Add(MakeTask(kT0));
+    const Task completed = Add(MakeTask(kT0 + 1));
+    const Task pending = Add(MakeTask(kT0 + 2));
+    std::vector<ClaimedTask> claimed =
+        Must(store_->Claim("worker-1", 2, kT0 + 10, kLease), "Claim");
+    ASSERT_EQ(claimed.size(), 2u);
+    ASSERT_EQ(claimed[1].lease.task_id, completed.task_id);
+    ASSERT_EQ(Must(store_->Complete(claimed[1].lease, "{}", kT0 + 20), "Complete"),
+              FenceOutcome::kApplied);
+
+    Result<Task> on_processing = store_->Redrive(kTenant, processing.task_id, kT0 + 30);
+    Result<Task> on_completed = store_->Redrive(kTenant, completed.task_id, kT0 + 30);
+    Result<Task> on_pending = store_->Redrive(kTenant, pending.task_id, kT0 + 30);
+
+    ASSERT_FALSE(on_processing.ok());
+    EXPECT_EQ(on_processing.status().code(), StatusCode::kConflict);
+    ASSERT_FALSE(on_completed.ok());
+    EXPECT_EQ(on_completed.status().code(), StatusCode::kConflict);
+    ASSERT_FALSE(on_pending.ok());
+    EXPECT_EQ(on_pending.status().code(), StatusCode::kConflict);
+    EXPECT_EQ(Fetch(processing.task_id).status, TaskStatus::kProcessing);
+    EXPECT_EQ(Fetch(completed.task_id).status, TaskStatus::kCompleted);
+}
+
+TEST_P(Redrive, MissingTaskIsNotFound) {
+    Result<Task> redriven = store_->Redrive(kTenant, NewUuidV7(kT0), kT0);
+
+    ASSERT_FALSE(redriven.ok());
+    EXPECT_EQ(redriven.status().code(), StatusCode::kNotFound);
+}
+
+// Leases and the reaper
+
+class Leases : public StoreTest {};
+
+TEST_P(Leases, RenewLeasesExtendsOnlyOwnersLeases) {
+    const Task mine = Add(MakeTask(kT0));
+    const Task theirs = Add(MakeTask(kT0 + 1));
+    ClaimOne("worker-1", kT0 + 10, 1000ms);
+    ClaimOne("worker-2", kT0 + 10, 1000ms);
+
+    std::vector<std::string> renewed =
+        Must(store_->RenewLeases("worker-1", kT0 + 500, 1000ms), "RenewLeases");
+    const ReapOutcome reaped = Must(store_->ReapExpired(kT0 + 1200, 100, NoBackoff), "ReapExpired");
+
+    EXPECT_EQ(renewed, std::vector<std::string>{mine.task_id});
+    EXPECT_EQ(reaped.requeued, 1);
+    EXPECT_EQ(Fetch(mine.task_id).status, TaskStatus::kProcessing);
+    EXPECT_EQ(Fetch(mine.task_id).updated_at, kT0 + 10) << "a renewal is not a visible change";
+    EXPECT_EQ(Fetch(theirs.task_id).status, TaskStatus::kPending);
+}
+
+TEST_P(Leases, RenewLeasesSkipsLostTasks) {
+    const Task task = Add(MakeTask(kT0));
+    ClaimOne("worker-1", kT0 + 10);
+    Must(store_->Cancel(kTenant, task.task_id, kT0 + 20), "Cancel");
+
+    std::vector<std::string> renewed =
+        Must(store_->RenewLeases("worker-1", kT0 + 30, kLease), "RenewLeases");
+
+    EXPECT_TRUE(renewed.empty());
+}
+
+TEST_P(Leases, HeldLeasesListsOwnersProcessingTasks) {
+    const Task first = Add(MakeTask(kT0));
+    const Task second = Add(MakeTask(kT0 + 1));
+    Add(MakeTask(kT0 + 2));
+    ClaimOne("worker-1", kT0 + 10);
+    ClaimOne("worker-1", kT0 + 10);
+    ClaimOne("worker-2", kT0 + 10);
+
+    std::vector<std::string> held = Must(store_->HeldLeases("worker-1"), "HeldLeases");
+
+    std::sort(held.begin(), held.end());
+    std::vector<std::string> expected{first.task_id, second.task_id};
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(held, expected);
+    EXPECT_TRUE(Must(store_->HeldLeases("worker-3"), "HeldLeases").empty());
+}
+
+TEST_P(Leases, ReapRequeuesExpiredLeaseWithBackoff) {
+    const Task task = Add(MakeTask(kT0));
+    ClaimOne("worker-1", kT0, 1000ms);
+    std::vector<int> backoff_attempts;
+    auto backoff = [&](int attempts) {
+        backoff_attempts.push_back(attempts);
+        return Millis{700};
+    };
+
+    const ReapOutcome at_expiry = Must(store_->ReapExpired(kT0 + 1000, 10, backoff), "Reap");
+    const ReapOutcome after = Must(store_->ReapExpired(kT0 + 1001, 10, backoff), "Reap");
+    const Task stored = Fetch(task.task_id);
+
+    EXPECT_EQ(at_expiry.requeued + at_expiry.failed, 0) << "a lease expires after its end";
+    EXPECT_EQ(after.requeued, 1);
+    EXPECT_EQ(after.failed, 0);
+    EXPECT_EQ(backoff_attempts, std::vector<int>{1});
+    EXPECT_EQ(stored.status, TaskStatus::kPending);
+    EXPECT_EQ(stored.attempts, 1);
+    EXPECT_EQ(stored.next_attempt_at, kT0 + 1701);
+    EXPECT_EQ(stored.updated_at, kT0 + 1001);
+    ASSERT_TRUE(stored.error.has_value());
+    EXPECT_EQ(stored.error->code, "worker_lost");
+    EXPECT_EQ(stored.error->message, "the worker's lease expired");
+    EXPECT_TRUE(ClaimAll("worker-2", kT0 + 1700).empty());
+    EXPECT_EQ(ClaimAll("worker-2", kT0 + 1701).size(), 1u);
+}
+
+TEST_P(Leases, ReapFailsTaskWithoutAttemptsLeft) {
+    const Task task = Add(MakeTask(kT0, kTenant, "text", "text.analyze", 1));
+    ClaimOne("worker-1", kT0, 1000ms);
+
+    const ReapOutcome reaped = Must(store_->ReapExpired(kT0 + 2000, 10, NoBackoff), "Reap");
+    const Task stored = Fetch(task.task_id);
+
+    EXPECT_EQ(reaped.failed, 1);
+    EXPECT_EQ(reaped.requeued, 0);
+    EXPECT_EQ(stored.status, TaskStatus::kFailed);
+    EXPECT_EQ(stored.finished_at, kT0 + 2000);
+    ASSERT_TRUE(stored.error.has_value());
+    EXPECT_EQ(stored.error->code, "worker_lost");
+}
+
+TEST_P(Leases, ReapHonoursLimit) {
+    for (int i = 0; i < 5; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+    ASSERT_EQ(Must(store_->Claim("worker-1", 5, kT0 + 10, 1000ms), "Claim").size(), 5u);
+
+    const ReapOutcome first = Must(store_->ReapExpired(kT0 + 5000, 3, NoBackoff), "Reap");
+    const ReapOutcome second = Must(store_->ReapExpired(kT0 + 5000, 3, NoBackoff), "Reap");
+
+    EXPECT_EQ(first.requeued, 3);
+    EXPECT_EQ(second.requeued, 2);
+}
+
+TEST_P(Leases, ReapLeavesLiveLeases) {
+    const Task task = Add(MakeTask(kT0));
+    ClaimOne("worker-1", kT0, kLease);
+
+    const ReapOutcome reaped = Must(store_->ReapExpired(kT0 + 1000, 10, NoBackoff), "Reap");
+
+    EXPECT_EQ(reaped.requeued + reaped.failed, 0);
+    EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kProcessing);
+}
+
+TEST_P(Leases, StaleOwnerCannotCompleteReclaimedTask) {
+    const Task task = Add(MakeTask(kT0));
+    const Lease old_lease = ClaimOne("worker-1", kT0, 1000ms);
+    ASSERT_EQ(Must(store_->ReapExpired(kT0 + 2000, 10, NoBackoff), "Reap").requeued, 1);
+    const Lease new_lease = ClaimOne("worker-2", kT0 + 2000);
+
+    FenceOutcome stale = Must(store_->Complete(old_lease, R"({"by":1})", kT0 + 2100), "Complete");
+    FenceOutcome current = Must(store_->Complete(new_lease, R"({"by":2})", kT0 + 2200), "Complete");
+
+    EXPECT_EQ(new_lease.attempt, 2);
+    EXPECT_EQ(stale, FenceOutcome::kLost);
+    EXPECT_EQ(current, FenceOutcome::kApplied);
+    const Task stored = Fetch(task.task_id);
+    EXPECT_EQ(stored.status, TaskStatus::kCompleted);
+    EXPECT_EQ(stored.result_json, R"({"by":2})");
+}
+
+TEST_P(Leases, RenewedLeaseSurvivesStaleReaperView) {
+    // A reaper that read the lease as expired must not win once the owner
+    // has renewed it: its write re-checks the expiry.
+    const Task task = Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0, 1000ms);
+    ASSERT_EQ(Must(store_->RenewLeases("worker-1", kT0 + 1500, 10s), "RenewLeases").size(), 1u);
+
+    const ReapOutcome reaped = Must(store_->ReapExpired(kT0 + 1500, 10, NoBackoff), "Reap");
+
+    EXPECT_EQ(reaped.requeued, 0);
+    EXPECT_EQ(Must(store_->Complete(lease, "{}", kT0 + 1600), "Complete"), FenceOutcome::kApplied);
+    EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kCompleted);
+}
+
+TEST_P(Leases, ConcurrentReapersRequeueEachTaskOnce) {
+    constexpr int kTasks = 60;
+    constexpr int kReapers = 4;
+    for (int i = 0; i < kTasks; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+    ASSERT_EQ(Must(store_->Claim("worker-1", kTasks, kT0 + 100, 1000ms), "Claim").size(),
+              static_cast<std::size_t>(kTasks));
+    std::vector<std::unique_ptr<TaskStore>> stores;
+    for (int i = 0; i < kReapers; ++i) {
+        stores.push_back(OpenStore());
+    }
+    std::vector<ReapOutcome> outcomes(kReapers);
+    std::latch start(kReapers);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kReapers; ++i) {
+        threads.emplace_back([&, i] {
+            start.arrive_and_wait();
+            outcomes[i] = Must(stores[i]->ReapExpired(kT0 + 5000, kTasks, NoBackoff), "Reap");
+        });
+    }
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+
+    int requeued = 0;
+    for (const ReapOutcome& outcome : outcomes) {
+        requeued += outcome.requeued;
+        EXPECT_EQ(outcome.failed, 0);
+    }
+    EXPECT_EQ(requeued, kTasks);
+    std::vector<ClaimedTask> reclaimed = ClaimAll("worker-2", kT0 + 5000);
+    ASSERT_EQ(reclaimed.size(), static_cast<std::size_t>(kTasks));
+    for (const ClaimedTask& task : reclaimed) {
+        ASSERT_EQ(task.lease.attempt, 2) << task.lease.task_id;
+    }
+}
+
+// List
+
+class List : public StoreTest {};
+
+TEST_P(List, RejectsBadLimit) {
+    for (const int limit : {0, -1, 1001}) {
+        Result<TaskPage> page = store_->List(QueryFor(kTenant, limit));
+
+        ASSERT_FALSE(page.ok()) << "limit " << limit;
+        EXPECT_EQ(page.status().code(), StatusCode::kInvalidArgument) << "limit " << limit;
+    }
+}
+
+TEST_P(List, ItemsOmitTextAndResult) {
+    const Task task = Add(MakeTask(kT0));
+    ASSERT_EQ(
+        Must(store_->Complete(ClaimOne("worker-1", kT0 + 1), R"({"n":1})", kT0 + 2), "Complete"),
+        FenceOutcome::kApplied);
+
+    const TaskPage page = Must(store_->List(QueryFor(kTenant)), "List");
+
+    ASSERT_EQ(page.items.size(), 1u);
+    EXPECT_EQ(page.items[0].task_id, task.task_id);
+    EXPECT_EQ(page.items[0].status, TaskStatus::kCompleted);
+    EXPECT_FALSE(page.items[0].text.has_value());
+    EXPECT_FALSE(page.items[0].result_json.has_value());
+    EXPECT_EQ(page.items[0].text_bytes, 19);
+    EXPECT_FALSE(page.has_more);
+}
+
+TEST_P(List, OfEmptyStoreIsEmpty) {
+    const TaskPage page = Must(store_->List(QueryFor(kTenant)), "List");
+
+    EXPECT_TRUE(page.items.empty());
+    EXPECT_FALSE(page.has_more);
+}
+
+// Builds tasks in every state, two types and shared timestamps, and checks
+// that walking pages of each query returns exactly the matching tasks once,
+// in order.
+class ListPaging : public StoreTest {
+  protected:
+    void SetUp() override {
+        StoreTest::SetUp();
+        if (HasFatalFailure()) {
+            return;
+        }
+        constexpr int kTasks = 45;
+        for (int i = 0; i < kTasks; ++i) {
+            // Three tasks share each timestamp, so task_id breaks the ties.
+            const UnixMillis created_at = kT0 + (i / 3) * 1000;
+            Add(MakeTask(created_at, kTenant, "t", i % 2 == 0 ? "text.analyze" : "text.other"));
+        }
+        Add(MakeTask(kT0 + 500, "other"));
+        Add(MakeTask(kT0 + 1500, "other", "t", "text.other"));
+
+        const UnixMillis now = kT0 + 100'000;
+        std::vector<ClaimedTask> claimed = ClaimAll("worker-1", now);
+        for (std::size_t i = 0; i < claimed.size(); ++i) {
+            const Lease& lease = claimed[i].lease;
+            switch (i % 5) {
+                case 0:
+                    EXPECT_TRUE(store_->HandBack(lease, now).ok());
+                    break;
+                case 1:
+                    break;  // stays PROCESSING
+                case 2:
+                    EXPECT_TRUE(store_->Complete(lease, "{}", now).ok());
+                    break;
+                case 3:
+                    EXPECT_TRUE(
+                        store_->Fail(lease, {"invalid_input", "x"}, std::nullopt, now).ok());
+                    break;
+                default:
+                    EXPECT_TRUE(store_->Cancel(claimed[i].task.tenant, lease.task_id, now).ok());
+            }
+        }
+        for (const ClaimedTask& task : claimed) {
+            if (task.task.tenant == kTenant) {
+                all_.push_back(Fetch(task.lease.task_id));
+            }
+        }
+        ASSERT_EQ(all_.size(), static_cast<std::size_t>(kTasks));
+    }
+
+    // Returns the tasks that `query` matches, in its order.
+    std::vector<std::string> Expected(const ListQuery& query) const {
+        std::vector<Task> matching;
+        for (const Task& task : all_) {
+            const bool status_ok =
+                query.statuses.empty() || std::find(query.statuses.begin(), query.statuses.end(),
+                                                    task.status) != query.statuses.end();
+            const bool type_ok = !query.type || task.type == *query.type;
+            const bool after_ok = !query.created_after || task.created_at > *query.created_after;
+            const bool before_ok = !query.created_before || task.created_at < *query.created_before;
+            if (status_ok && type_ok && after_ok && before_ok) {
+                matching.push_back(task);
+            }
+        }
+        std::sort(matching.begin(), matching.end(), [&](const Task& a, const Task& b) {
+            const auto key_a = std::make_pair(a.created_at, a.task_id);
+            const auto key_b = std::make_pair(b.created_at, b.task_id);
+            return query.descending ? key_a > key_b : key_a < key_b;
+        });
+        std::vector<std::string> ids;
+        for (const Task& task : matching) {
+            ids.push_back(task.task_id);
+        }
+        return ids;
+    }
+
+    // Walks every page of `query` and returns the ids in the order seen.
+    std::vector<std::string> Walk(ListQuery query) {
+        std::vector<std::string> seen;
+        constexpr int kMaxPages = 100;
+        for (int page_number = 0; page_number < kMaxPages; ++page_number) {
+            Result<TaskPage> page = store_->List(query);
+            if (!page.ok()) {
+                ADD_FAILURE() << "List failed: " << page.status().message();
+                return seen;
+            }
+            EXPECT_LE(page->items.size(), static_cast<std::size_t>(query.limit));
+            for (const Task& task : page->items) {
+                seen.push_back(task.task_id);
+            }
+            if (!page->has_more) {
+                return seen;
+            }
+            EXPECT_FALSE(page->items.empty()) << "has_more on an empty page";
+            if (page->items.empty()) {
+                return seen;
+            }
+            query.after = ListPosition{page->items.back().created_at, page->items.back().task_id};
+        }
+        ADD_FAILURE() << "the walk did not end within " << kMaxPages << " pages";
+        return seen;
+    }
+
+    std::vector<Task> all_;
+};
+
+TEST_P(ListPaging, WalksMatchingTasksOnceInOrder) {
+    auto filter = [](std::vector<TaskStatus> statuses, std::optional<std::string> type = {},
+                     std::optional<UnixMillis> after = {}, std::optional<UnixMillis> before = {}) {
+        ListQuery query = QueryFor(kTenant);
+        query.statuses = std::move(statuses);
+        query.type = std::move(type);
+        query.created_after = after;
+        query.created_before = before;
+        return query;
+    };
+    const std::vector<ListQuery> queries = {
+        filter({}),
+        filter({TaskStatus::kPending}),
+        filter({TaskStatus::kFailed, TaskStatus::kCancelled}),
+        filter({TaskStatus::kCompleted, TaskStatus::kCompleted}),
+        filter({TaskStatus::kPending, TaskStatus::kProcessing, TaskStatus::kCompleted,
+                TaskStatus::kFailed, TaskStatus::kCancelled}),
+        filter({}, "text.other"),
+        filter({TaskStatus::kProcessing, TaskStatus::kPending}, "text.analyze"),
+        filter({}, std::nullopt, kT0 + 3000),
+        filter({}, std::nullopt, std::nullopt, kT0 + 9000),
+        filter({TaskStatus::kCancelled}, "text.analyze", kT0 + 1000, kT0 + 12000),
+        filter({}, "text.none"),
+    };
+    for (ListQuery query : queries) {
+        for (const bool descending : {true, false}) {
+            for (const int limit : {1, 4, 100}) {
+                query.descending = descending;
+                query.limit = limit;
+                const std::vector<std::string> expected = Expected(query);
+
+                const std::vector<std::string> seen = Walk(query);
+
+                EXPECT_EQ(seen, expected) << "statuses " << query.statuses.size() << ", type "
+                                          << query.type.value_or("any") << ", descending "
+                                          << descending << ", limit " << limit;
+            }
+        }
+    }
+}
+
+TEST_P(ListPaging, BoundTighterThanPositionWins) {
+    for (const bool descending : {true, false}) {
+        ListQuery query = QueryFor(kTenant, 4);
+        query.descending = descending;
+        if (descending) {
+            query.created_before = kT0 + 5000;
+        } else {
+            query.created_after = kT0 + 9000;
+        }
+        const std::vector<std::string> expected = Expected(query);
+        // A position on the far side of the bound filters out nothing more.
+        query.after = ListPosition{descending ? kT0 + 9000 : kT0 + 5000, ""};
+
+        const std::vector<std::string> seen = Walk(query);
+
+        EXPECT_FALSE(expected.empty());
+        EXPECT_EQ(seen, expected) << "descending " << descending;
+    }
+}
+
+TEST_P(ListPaging, HasMoreOnlyBeforeLastPage) {
+    const std::size_t total = all_.size();
+    const ListQuery query = QueryFor(kTenant, static_cast<int>(total));
+    const ListQuery short_query = QueryFor(kTenant, static_cast<int>(total) - 1);
+
+    const TaskPage exact = Must(store_->List(query), "List");
+    const TaskPage short_page = Must(store_->List(short_query), "List");
+
+    EXPECT_EQ(exact.items.size(), total);
+    EXPECT_FALSE(exact.has_more);
+    EXPECT_EQ(short_page.items.size(), total - 1);
+    EXPECT_TRUE(short_page.has_more);
+}
+
+TEST_P(ListPaging, OtherTenantSeesOnlyItsTasks) {
+    const TaskPage page = Must(store_->List(QueryFor("other")), "List");
+
+    ASSERT_EQ(page.items.size(), 2u);
+    EXPECT_EQ(page.items[0].created_at, kT0 + 1500);
+    EXPECT_EQ(page.items[1].created_at, kT0 + 500);
+}
+
+// Pruning finished tasks
+
+class Prune : public StoreTest {};
+
+TEST_P(Prune, DeletesOnlyOldFinishedTasks) {
+    const Task old_done = Add(MakeTask(kT0));
+    const Task pending = Add(MakeTask(kT0 + 1));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    ASSERT_EQ(lease.task_id, old_done.task_id);
+    Must(store_->Complete(lease, R"({"word_count":0})", kT0 + 20), "Complete");
+    const Task recent_cancelled = Add(MakeTask(kT0 + 2));
+    Must(store_->Cancel(kTenant, recent_cancelled.task_id, kT0 + 5000), "Cancel");
+
+    const int deleted = Must(store_->PruneFinished(kT0 + 1000, 100), "PruneFinished");
+
+    EXPECT_EQ(deleted, 1);
+    EXPECT_EQ(store_->Get(kTenant, old_done.task_id, true).status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(Fetch(pending.task_id).status, TaskStatus::kPending);
+    EXPECT_EQ(Fetch(recent_cancelled.task_id).status, TaskStatus::kCancelled)
+        << "finished after the cutoff, so it stays";
+}
+
+TEST_P(Prune, DeletesIdempotencyKeysWithTask) {
+    const Task task =
+        Must(store_->Create(MakeTask(kT0), IdempotencyKey{"key-1", "hash-1"}), "Create").task;
+    Must(store_->Cancel(kTenant, task.task_id, kT0 + 10), "Cancel");
+
+    ASSERT_EQ(Must(store_->PruneFinished(kT0 + 1000, 100), "PruneFinished"), 1);
+
+    const CreateOutcome again =
+        Must(store_->Create(MakeTask(kT0 + 2000), IdempotencyKey{"key-1", "hash-2"}), "Create");
+    EXPECT_EQ(again.disposition, CreateDisposition::kCreated)
+        << "the pruned task's key is gone with it";
+}
+
+TEST_P(Prune, HonoursBatchLimit) {
+    for (int i = 0; i < 5; ++i) {
+        const Task task = Add(MakeTask(kT0 + i));
+        Must(store_->Cancel(kTenant, task.task_id, kT0 + 10 + i), "Cancel");
+    }
+
+    EXPECT_EQ(Must(store_->PruneFinished(kT0 + 1000, 2), "PruneFinished"), 2);
+    EXPECT_EQ(Must(store_->PruneFinished(kT0 + 1000, 2), "PruneFinished"), 2);
+    EXPECT_EQ(Must(store_->PruneFinished(kT0 + 1000, 2), "PruneFinished"), 1);
+    EXPECT_EQ(Must(store_->PruneFinished(kT0 + 1000, 2), "PruneFinished"), 0);
+}
+
+TEST_P(Prune, ZeroLimitDeletesNothing) {
+    const Task task = Add(MakeTask(kT0));
+    Must(store_->Cancel(kTenant, task.task_id, kT0 + 10), "Cancel");
+
+    EXPECT_EQ(Must(store_->PruneFinished(kT0 + 1000, 0), "PruneFinished"), 0);
+    EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kCancelled);
+}
+
+const Backend kBackends[] = {
+    {"Sqlite", []() -> std::unique_ptr<StoreFactory> { return std::make_unique<SqliteFactory>(); }},
+    {"Postgres",
+     []() -> std::unique_ptr<StoreFactory> { return std::make_unique<PostgresFactory>(); }},
+};
+
+INSTANTIATE_TEST_SUITE_P(Conformance, Setup, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, CreateAndGet, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, Idempotency, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, GetStatuses, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, Claim, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, Fence, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, Cancel, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, Redrive, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, Leases, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, List, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, Prune, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, ListPaging, testing::ValuesIn(kBackends), BackendName);
+
+}  // namespace
+}  // namespace conveyor
