@@ -34,7 +34,7 @@ enum class ErrorCode {
 unsigned HttpStatusOf(ErrorCode code);
 std::string_view CodeName(ErrorCode code);
 
-// An error answer on its way to the client: RFC 9457 problem details.
+// An error response on its way to the client: RFC 9457 problem details.
 // `detail` is client text; it never carries SQL, paths or driver messages.
 struct Problem {
     ErrorCode code = ErrorCode::kInternalError;

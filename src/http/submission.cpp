@@ -328,7 +328,7 @@ std::variant<Submission, Problem> ParseSubmission(std::string_view body,
     }
 
     // Fault-injection keys are kept in the stored parameters so that every
-    // worker process sees them.
+    // worker process reads them.
     boost::json::object fault_members;
     if (limits.fault_injection) {
         for (const std::string_view fault_key : {"fail_attempts", "fail_permanently", "delay_ms"}) {

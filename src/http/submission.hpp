@@ -27,7 +27,7 @@ struct Submission {
     std::string request_hash;  // digest of the body as a JSON value, for idempotency
 };
 
-// Parses and validates a submission body. Returns the problem to answer
+// Parses and validates a submission body. Returns the problem to respond
 // with when the body is not well-formed JSON (invalid_json), breaks the
 // schema (validation_failed), names an unknown type (unknown_task_type) or
 // has a text over the limit (payload_too_large).

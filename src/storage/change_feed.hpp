@@ -9,8 +9,8 @@
 
 namespace conveyor {
 
-// What another process (or this one) did to a task, as announced by the
-// database.
+// A change to a task by any process (this one included), as announced by
+// the database.
 enum class ChangeKind {
     kSubmitted,  // new eligible work: a task was created, redriven or requeued
     kFinished,   // a task reached a terminal state

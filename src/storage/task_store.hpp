@@ -84,7 +84,7 @@ enum class FenceOutcome {
     kLost,     // the lease was no longer ours: cancelled, reclaimed or expired
 };
 
-// What the reaper did in one pass.
+// The outcome of one reaper pass.
 struct ReapOutcome {
     int requeued = 0;  // back to PENDING with worker_lost and a back-off
     int failed = 0;    // FAILED with worker_lost, no attempts left
@@ -94,7 +94,7 @@ struct ReapOutcome {
 
 // Durable storage of tasks. Every method blocks on the database, so callers
 // on an event loop run them on a separate thread pool. Implementations are
-// thread-safe. Errors: kNotFound and kConflict as each method says,
+// thread-safe. Errors: kNotFound and kConflict where each method documents them,
 // kUnavailable when the database cannot be reached, kInternal otherwise.
 // Every state change is one conditional write that names the state it
 // leaves, so racing actors cannot both win a transition.
@@ -109,7 +109,7 @@ public:
     // kept in the database, so every process sharing it agrees.
     virtual Result<std::string> CursorKey() = 0;
 
-    // Checks that the database answers.
+    // Checks that the database responds.
     virtual Status Ping() = 0;
 
     // Opens a feed of changes made by every process sharing the database,

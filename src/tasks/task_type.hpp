@@ -11,7 +11,7 @@
 
 namespace conveyor {
 
-// One problem with a submitted field, reported in a validation_failed answer.
+// One problem with a submitted field, reported in a validation_failed response.
 struct FieldIssue {
     std::string field;  // dotted path, e.g. "params.top_n"
     std::string message;

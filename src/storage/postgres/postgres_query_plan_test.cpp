@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/ids.hpp"
+#include "storage/list_bounds.hpp"
 #include "storage/postgres/postgres_statements.hpp"
 #include "storage/postgres/postgres_test_support.hpp"
 
@@ -270,7 +271,7 @@ TEST_F(PostgresQueryPlanTest, ListPagesAreIndexRangeScans) {
             query.after = ListPosition{kT0 + 15'000, NewUuidV7(kT0 + 15'000)};
         }
         query.descending = (bits & 32) != 0;
-        const ListQuery tightened = postgres::TightenListBounds(query);
+        const ListQuery tightened = TightenListBounds(query);
         const std::optional<TaskStatus> status =
             (bits & 1) != 0 ? std::optional(TaskStatus::kFailed) : std::nullopt;
         const postgres::ListStatement list = postgres::BuildListStatement(tightened, status);

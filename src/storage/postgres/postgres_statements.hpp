@@ -99,13 +99,6 @@ extern const Statement kPrune;
 extern const Statement kSelectMeta;
 extern const Statement kPing;
 
-// Returns `query` without the created_at bound on the side where the page
-// resumes when the resume position is tighter, or without the position when
-// the bound is tighter. The rows are the same either way. With both, the
-// B-tree scan of PostgreSQL 15 may start at the looser of the two and step
-// over every entry between them.
-ListQuery TightenListBounds(ListQuery query);
-
 // One list statement and the parameters to run it with.
 struct ListStatement {
     Statement statement;

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/log.hpp"
+#include "storage/list_bounds.hpp"
 #include "storage/postgres/postgres_change_feed.hpp"
 #include "storage/postgres/postgres_connection.hpp"
 #include "storage/postgres/postgres_schema.hpp"
@@ -575,7 +576,7 @@ Result<TaskPage> PostgresTaskStore::List(const ListQuery& requested) {
         return Status::InvalidArgument("list limit " + std::to_string(requested.limit) +
                                        " is outside 1.." + std::to_string(kMaxListLimit));
     }
-    const ListQuery query = postgres::TightenListBounds(requested);
+    const ListQuery query = TightenListBounds(requested);
     const std::vector<std::optional<TaskStatus>> arms = ListArms(query.statuses);
 
     Result<TaskPage> read = Run([&](Connection& connection) -> Result<TaskPage> {

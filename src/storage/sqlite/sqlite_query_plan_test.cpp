@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/ids.hpp"
+#include "storage/list_bounds.hpp"
 #include "storage/sqlite/sqlite_statements.hpp"
 #include "storage/sqlite/sqlite_task_store.hpp"
 #include "storage/sqlite/sqlite_test_support.hpp"
@@ -69,7 +70,7 @@ std::vector<PlanCase> ListCases() {
             query.after = ListPosition{kT0 + 5000, NewUuidV7(kT0 + 5000)};
         }
         query.descending = (bits & 32) != 0;
-        const ListQuery tightened = sqlite::TightenListBounds(query);
+        const ListQuery tightened = TightenListBounds(query);
         const bool status = (bits & 1) != 0;
 
         std::string index = "tasks_tenant_created";

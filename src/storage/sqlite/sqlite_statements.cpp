@@ -141,29 +141,6 @@ const std::string kSelectMetaSql = "SELECT value FROM meta WHERE name = ?1";
 
 const std::string kPingSql = "SELECT 1 FROM sqlite_schema LIMIT 1";
 
-ListQuery TightenListBounds(ListQuery query) {
-    if (!query.after) {
-        return query;
-    }
-    const UnixMillis resume_at = query.after->created_at;
-    if (query.descending && query.created_before) {
-        // Rows before the position all have created_at <= resume_at.
-        if (resume_at < *query.created_before) {
-            query.created_before.reset();
-        } else {
-            query.after.reset();
-        }
-    } else if (!query.descending && query.created_after) {
-        // Rows past the position all have created_at >= resume_at.
-        if (resume_at > *query.created_after) {
-            query.created_after.reset();
-        } else {
-            query.after.reset();
-        }
-    }
-    return query;
-}
-
 ListShape ListShapeOf(const ListQuery& query, bool status) {
     return ListShape{.status = status,
                      .type = query.type.has_value(),

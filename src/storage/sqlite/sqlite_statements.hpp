@@ -88,13 +88,6 @@ struct ListShape {
 // ?8 row limit, plus the parameters that `shape` names.
 std::string ListSql(const ListShape& shape);
 
-// Returns `query` without the created_at bound on the side where the page
-// resumes when the resume position is tighter, or without the position when
-// the bound is tighter. The rows are the same either way. With both present,
-// SQLite 3.40 started the index range at the bound and checked the position
-// row by row, so a deep page read every row between the two.
-ListQuery TightenListBounds(ListQuery query);
-
 // Returns the shape of the statement that runs `query` for one status (or
 // for any status, when `status` is false).
 ListShape ListShapeOf(const ListQuery& query, bool status);

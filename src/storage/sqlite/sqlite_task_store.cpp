@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "storage/list_bounds.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/sqlite/sqlite_schema.hpp"
 #include "storage/sqlite/sqlite_statements.hpp"
@@ -740,7 +741,7 @@ Result<TaskPage> SqliteTaskStore::List(const ListQuery& requested) {
         return Status::InvalidArgument("list limit " + std::to_string(requested.limit) +
                                        " is outside 1.." + std::to_string(kMaxListLimit));
     }
-    const ListQuery query = sqlite::TightenListBounds(requested);
+    const ListQuery query = TightenListBounds(requested);
     const std::vector<std::optional<TaskStatus>> arms = ListArms(query.statuses);
     const std::string sql = sqlite::ListSql(sqlite::ListShapeOf(query, arms.front().has_value()));
 
