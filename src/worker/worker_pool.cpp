@@ -79,7 +79,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<WorkerPool::Impl> {
     asio::awaitable<void> Pause(Millis duration);
     Millis PickDelay(const FaultInjection& fault);
     void Stop(const std::string& task_id, StopReason reason);
-    void Finish(const std::string& task_id);
+    void Finish(const std::string& task_id, const RunningTask* finished);
 
     asio::strand<asio::any_io_executor> strand;
     asio::thread_pool& db_pool;
@@ -147,8 +147,13 @@ void WorkerPool::Impl::Stop(const std::string& task_id, StopReason reason) {
     found->second->timer->cancel();
 }
 
-void WorkerPool::Impl::Finish(const std::string& task_id) {
-    running.erase(task_id);
+void WorkerPool::Impl::Finish(const std::string& task_id, const RunningTask* finished) {
+    // A redriven task can be claimed again while its previous attempt winds
+    // down, so only the entry of this attempt is removed.
+    const auto found = running.find(task_id);
+    if (found != running.end() && found->second.get() == finished) {
+        running.erase(found);
+    }
     wake_pending = true;
     wake_timer.cancel();
     if (running.empty()) {
@@ -383,14 +388,23 @@ asio::awaitable<void> WorkerPool::Impl::RunTask(std::shared_ptr<RunningTask> run
             break;
         }
         case StopReason::kCancelled:
-        case StopReason::kLost:
+        case StopReason::kLost: {
+            // The fenced hand-back changes nothing when the task really was
+            // cancelled or reclaimed. When a stale cancel hit a new attempt of
+            // a redriven task, it returns the task to PENDING at once instead
+            // of leaving it to lease expiry.
+            auto handed = co_await RunBlocking(db_pool, [this, &running_task] {
+                return store.HandBack(running_task->lease, NowMillis());
+            });
             log::Info("task", "task attempt abandoned",
                       {{"task_id", task.task_id},
                        {"reason", running_task->stop == StopReason::kCancelled ? "cancelled"
-                                                                               : "lease lost"}});
+                                                                               : "lease lost"},
+                       {"handed_back", handed.ok() && *handed == FenceOutcome::kApplied ? 1 : 0}});
             break;
+        }
     }
-    Finish(task.task_id);
+    Finish(task.task_id, running_task.get());
 }
 
 asio::awaitable<void> WorkerPool::Impl::Record(const std::shared_ptr<RunningTask>& running_task,
