@@ -1,5 +1,7 @@
 #include "app/server_command.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,9 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
-
-#include <algorithm>
-#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -78,7 +77,7 @@ WorkerPool::Options MakeWorkerOptions(const Settings& settings, bool has_feed) {
 // Reads a change feed on its own thread and passes each change to the
 // workers and long polls of this process.
 class ChangeFeedReader {
-public:
+  public:
     ChangeFeedReader(std::unique_ptr<ChangeFeed> feed, WorkerPool* workers,
                      http::TaskWatcher& watcher)
         : feed_(std::move(feed)), workers_(workers), watcher_(watcher) {
@@ -94,7 +93,7 @@ public:
     ChangeFeedReader(const ChangeFeedReader&) = delete;
     ChangeFeedReader& operator=(const ChangeFeedReader&) = delete;
 
-private:
+  private:
     void Run() {
         Millis retry{100};
         while (!stopping_) {
@@ -206,7 +205,8 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     }
     auto cursor_key = store->CursorKey();
     if (!cursor_key.ok()) {
-        log::Error("main", "cannot read the cursor key", {{"error", cursor_key.status().message()}});
+        log::Error("main", "cannot read the cursor key",
+                   {{"error", cursor_key.status().message()}});
         return 1;
     }
 
@@ -219,10 +219,16 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     const bool has_feed = feed != nullptr;
     http::TaskWatcher watcher(asio::make_strand(io), db_pool, *store,
                               has_feed ? kFallbackPoll : kLongPollCheckInterval);
+    // The group commits are declared after `io`, so they are destroyed
+    // first: each destructor commits what is still queued and hands the
+    // outcomes to the stopped io_context.
+    std::unique_ptr<CompleteCommit> complete_commit;
     std::unique_ptr<WorkerPool> workers;
     if (mode == ServerMode::kServe || mode == ServerMode::kWorker) {
+        complete_commit = MakeCompleteCommit(*store);
         workers = std::make_unique<WorkerPool>(
-            io.get_executor(), db_pool, cpu_pool, *store, MakeWorkerOptions(settings, has_feed),
+            io.get_executor(), db_pool, cpu_pool, *store, *complete_commit,
+            MakeWorkerOptions(settings, has_feed),
             [&watcher](const std::string& task_id) { watcher.NotifyFinished(task_id); });
     }
     std::unique_ptr<ChangeFeedReader> feed_reader;
@@ -241,7 +247,8 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     limits.max_text_bytes = settings.max_text_bytes;
     limits.default_max_attempts = settings.max_attempts;
     limits.fault_injection = settings.enable_fault_injection;
-    http::Api api(*store, db_pool, watcher, *cursor_key, limits, std::move(hooks));
+    const std::unique_ptr<CreateCommit> create_commit = MakeCreateCommit(*store);
+    http::Api api(*store, *create_commit, db_pool, watcher, *cursor_key, limits, std::move(hooks));
 
     std::unique_ptr<http::HttpServer> server;
 
@@ -272,8 +279,8 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     });
 
     http::ServerLimits server_limits;
-    server_limits.max_body_bytes = static_cast<std::uint64_t>(settings.max_text_bytes) * 6 +
-                                   kEnvelopeBytes;
+    server_limits.max_body_bytes =
+        static_cast<std::uint64_t>(settings.max_text_bytes) * 6 + kEnvelopeBytes;
     if (mode == ServerMode::kServe || mode == ServerMode::kApi) {
         server = std::make_unique<http::HttpServer>(io.get_executor(), api, server_limits);
         auto bound = server->Listen(settings.listen);

@@ -65,7 +65,8 @@ void AppendJsonString(std::string& out, std::string_view text) {
 // Text values with spaces, quotes or '=' are quoted so that a line still
 // splits into fields unambiguously.
 void AppendTextValue(std::string& out, std::string_view value) {
-    const bool plain = !value.empty() && value.find_first_of(" \"=\t\n\r") == std::string_view::npos;
+    const bool plain =
+        !value.empty() && value.find_first_of(" \"=\t\n\r") == std::string_view::npos;
     if (plain) {
         out += value;
     } else {
@@ -107,7 +108,18 @@ bool Init(std::string_view format, std::string_view level) {
     return false;
 }
 
-bool Enabled(Level level) { return static_cast<int>(level) >= g_min_level.load(); }
+namespace {
+
+std::string FieldNumber(const Field& field) {
+    return field.kind == Field::Kind::kInteger ? std::to_string(field.integer)
+                                               : std::to_string(field.real);
+}
+
+}  // namespace
+
+bool Enabled(Level level) {
+    return static_cast<int>(level) >= g_min_level.load();
+}
 
 void Write(Level level, std::string_view component, std::string_view message,
            std::initializer_list<Field> fields) {
@@ -130,10 +142,10 @@ void Write(Level level, std::string_view component, std::string_view message,
             line.push_back(',');
             AppendJsonString(line, field.key);
             line.push_back(':');
-            if (field.number) {
-                line += field.value;
+            if (field.kind == Field::Kind::kText) {
+                AppendJsonString(line, field.text);
             } else {
-                AppendJsonString(line, field.value);
+                line += FieldNumber(field);
             }
         }
         line.push_back('}');
@@ -149,7 +161,11 @@ void Write(Level level, std::string_view component, std::string_view message,
             line.push_back(' ');
             line += field.key;
             line.push_back('=');
-            AppendTextValue(line, field.value);
+            if (field.kind == Field::Kind::kText) {
+                AppendTextValue(line, field.text);
+            } else {
+                line += FieldNumber(field);
+            }
         }
     }
     Logger().info(line);

@@ -9,19 +9,26 @@ namespace conveyor::log {
 
 enum class Level { kDebug, kInfo, kWarn, kError };
 
-// One key=value pair of a log line. Values are text; numbers are formatted.
+// One key=value pair of a log line. A text value is only viewed, not
+// copied, so a line that the level filters out costs no allocation; the
+// viewed text must outlive the call, as a temporary argument does.
 struct Field {
-    Field(std::string_view k, std::string_view v) : key(k), value(v) {}
-    Field(std::string_view k, const char* v) : key(k), value(v) {}
-    Field(std::string_view k, const std::string& v) : key(k), value(v) {}
-    Field(std::string_view k, std::int64_t v) : key(k), value(std::to_string(v)), number(true) {}
-    Field(std::string_view k, int v) : key(k), value(std::to_string(v)), number(true) {}
-    Field(std::string_view k, std::size_t v) : key(k), value(std::to_string(v)), number(true) {}
-    Field(std::string_view k, double v) : key(k), value(std::to_string(v)), number(true) {}
+    Field(std::string_view k, std::string_view v) : key(k), text(v) {}
+    Field(std::string_view k, const char* v) : key(k), text(v) {}
+    Field(std::string_view k, const std::string& v) : key(k), text(v) {}
+    Field(std::string_view k, std::int64_t v) : key(k), kind(Kind::kInteger), integer(v) {}
+    Field(std::string_view k, int v) : key(k), kind(Kind::kInteger), integer(v) {}
+    Field(std::string_view k, std::size_t v)
+        : key(k), kind(Kind::kInteger), integer(static_cast<std::int64_t>(v)) {}
+    Field(std::string_view k, double v) : key(k), kind(Kind::kReal), real(v) {}
+
+    enum class Kind { kText, kInteger, kReal };
 
     std::string_view key;
-    std::string value;
-    bool number = false;
+    Kind kind = Kind::kText;
+    std::string_view text;
+    std::int64_t integer = 0;
+    double real = 0;
 };
 
 // Sets up the process-wide logger on stderr. `format` is "text", "json" or
@@ -46,7 +53,9 @@ inline void Debug(std::string_view component, std::string_view message,
 }
 inline void Info(std::string_view component, std::string_view message,
                  std::initializer_list<Field> fields = {}) {
-    Write(Level::kInfo, component, message, fields);
+    if (Enabled(Level::kInfo)) {
+        Write(Level::kInfo, component, message, fields);
+    }
 }
 inline void Warn(std::string_view component, std::string_view message,
                  std::initializer_list<Field> fields = {}) {

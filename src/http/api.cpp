@@ -1,11 +1,10 @@
 #include "http/api.hpp"
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/url/parse.hpp>
-
-#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -98,7 +97,8 @@ std::optional<int> ParseInteger(std::string_view text) {
 }
 
 std::string RetryAfterSeconds(const Task& task, UnixMillis now) {
-    if (task.status == TaskStatus::kPending && task.next_attempt_at && *task.next_attempt_at > now) {
+    if (task.status == TaskStatus::kPending && task.next_attempt_at &&
+        *task.next_attempt_at > now) {
         return std::to_string((*task.next_attempt_at - now + 999) / 1000);
     }
     return "1";
@@ -123,9 +123,10 @@ struct Api::Context {
     std::string tenant;
 };
 
-Api::Api(TaskStore& store, asio::thread_pool& db_pool, TaskWatcher& watcher,
-         std::string cursor_key, SubmissionLimits limits, ApiHooks hooks)
+Api::Api(TaskStore& store, CreateCommit& create_commit, asio::thread_pool& db_pool,
+         TaskWatcher& watcher, std::string cursor_key, SubmissionLimits limits, ApiHooks hooks)
     : store_(store),
+      create_commit_(create_commit),
       db_pool_(db_pool),
       watcher_(watcher),
       cursor_key_(std::move(cursor_key)),
@@ -167,11 +168,11 @@ asio::awaitable<Response> Api::Route(Context& context) {
     }
     const std::string_view method = request.method_string();
     if (!IsMethodAllowed(context.match.route, method)) {
-        Response response = MakeProblem(
-            ErrorCode::kMethodNotAllowed,
-            "The method " + std::string(method) + " is not allowed here; use " +
-                std::string(AllowedMethods(context.match.route)) + ".",
-            request);
+        Response response =
+            MakeProblem(ErrorCode::kMethodNotAllowed,
+                        "The method " + std::string(method) + " is not allowed here; use " +
+                            std::string(AllowedMethods(context.match.route)) + ".",
+                        request);
         response.set(beast_http::field::allow, AllowedMethods(context.match.route));
         co_return response;
     }
@@ -269,12 +270,11 @@ asio::awaitable<Response> Api::Submit(Context& context) {
     task.max_attempts = submission.max_attempts;
 
     Result<CreateOutcome> created = Status::Internal("not attempted");
+    const std::size_t lane = CreateLane(task.tenant, key);
     for (int attempt = 0; attempt < kIdCollisionRetries; ++attempt) {
         task.created_at = NowMillis();
         task.task_id = NewUuidV7(task.created_at);
-        created = co_await RunBlocking(db_pool_, [this, &task, &key] {
-            return store_.Create(task, key);
-        });
+        created = co_await AsyncGroupCommit(create_commit_, CreateRequest{&task, &key}, lane);
         if (created.ok() || created.status().code() != StatusCode::kConflict) {
             break;
         }
@@ -294,8 +294,8 @@ asio::awaitable<Response> Api::Submit(Context& context) {
             hooks_.on_submitted();
         }
     }
-    Response response = MakeJsonResponse(beast_http::status::accepted,
-                                         TaskToJson(created->task, true), request);
+    Response response =
+        MakeJsonResponse(beast_http::status::accepted, TaskToJson(created->task, true), request);
     response.set(beast_http::field::location, "/v1/tasks/" + created->task.task_id);
     if (created->disposition == CreateDisposition::kReplayed) {
         response.set("Idempotent-Replayed", "true");
@@ -378,8 +378,9 @@ asio::awaitable<Response> Api::ListTasks(Context& context) {
                 const std::size_t comma = rest.find(',');
                 const auto status = ParseTaskStatus(rest.substr(0, comma));
                 if (!status) {
-                    co_return invalid("status must be one or more of PENDING, PROCESSING, "
-                                      "COMPLETED, FAILED, CANCELLED, separated by commas.");
+                    co_return invalid(
+                        "status must be one or more of PENDING, PROCESSING, "
+                        "COMPLETED, FAILED, CANCELLED, separated by commas.");
                 }
                 query.statuses.push_back(*status);
                 if (comma == std::string_view::npos) {
@@ -395,8 +396,9 @@ asio::awaitable<Response> Api::ListTasks(Context& context) {
         } else if (name == "created_after" || name == "created_before") {
             const auto millis = ParseTimestamp(value);
             if (!millis) {
-                co_return invalid(name + " must be an RFC 3339 timestamp such as "
-                                         "2026-12-04T15:11:31.123Z.");
+                co_return invalid(name +
+                                  " must be an RFC 3339 timestamp such as "
+                                  "2026-12-04T15:11:31.123Z.");
             }
             (name == "created_after" ? query.created_after : query.created_before) = *millis;
         } else if (name == "order") {
@@ -457,8 +459,8 @@ asio::awaitable<Response> Api::ListTasks(Context& context) {
 asio::awaitable<Response> Api::CancelTask(Context& context) {
     const Request& request = context.request;
     if (!context.query.empty()) {
-        co_return MakeProblem(ErrorCode::kInvalidParameter,
-                              "This route takes no query parameters.", request);
+        co_return MakeProblem(ErrorCode::kInvalidParameter, "This route takes no query parameters.",
+                              request);
     }
     if (!IsUuid(context.match.task_id)) {
         co_return MakeProblem(ErrorCode::kInvalidTaskId, "The task id must be a UUID.", request);
@@ -497,8 +499,8 @@ asio::awaitable<Response> Api::CancelTask(Context& context) {
 asio::awaitable<Response> Api::RetryTask(Context& context) {
     const Request& request = context.request;
     if (!context.query.empty()) {
-        co_return MakeProblem(ErrorCode::kInvalidParameter,
-                              "This route takes no query parameters.", request);
+        co_return MakeProblem(ErrorCode::kInvalidParameter, "This route takes no query parameters.",
+                              request);
     }
     if (!IsUuid(context.match.task_id)) {
         co_return MakeProblem(ErrorCode::kInvalidTaskId, "The task id must be a UUID.", request);

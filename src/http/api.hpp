@@ -4,13 +4,13 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-
 #include <functional>
 #include <string>
 
 #include "http/problem.hpp"
 #include "http/submission.hpp"
 #include "http/task_watcher.hpp"
+#include "storage/task_commits.hpp"
 #include "storage/task_store.hpp"
 
 namespace conveyor::http {
@@ -29,18 +29,19 @@ struct ApiHooks {
 Response MakeProblemResponse(const Problem& problem, unsigned version, bool keep_alive);
 
 // The HTTP API: routes a parsed request to its handler and builds the
-// response. Database calls run on `db_pool`. Thread-safe; one instance
-// serves every connection.
+// response. Submissions go through `create_commit`, so concurrent ones share
+// a transaction; other database calls run on `db_pool`. Thread-safe; one
+// instance serves every connection.
 class Api {
-public:
-    Api(TaskStore& store, boost::asio::thread_pool& db_pool, TaskWatcher& watcher,
-        std::string cursor_key, SubmissionLimits limits, ApiHooks hooks);
+  public:
+    Api(TaskStore& store, CreateCommit& create_commit, boost::asio::thread_pool& db_pool,
+        TaskWatcher& watcher, std::string cursor_key, SubmissionLimits limits, ApiHooks hooks);
 
     // Handles one request. Never throws: an unexpected exception becomes a
     // 500 internal_error and an error log line.
     boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id);
 
-private:
+  private:
     struct Context;
 
     boost::asio::awaitable<Response> Route(Context& context);
@@ -52,6 +53,7 @@ private:
     boost::asio::awaitable<Response> Ready(Context& context);
 
     TaskStore& store_;
+    CreateCommit& create_commit_;
     boost::asio::thread_pool& db_pool_;
     TaskWatcher& watcher_;
     std::string cursor_key_;

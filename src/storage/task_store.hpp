@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,14 +35,21 @@ struct IdempotencyKey {
 };
 
 enum class CreateDisposition {
-    kCreated,   // a new task was stored
-    kReplayed,  // the key was seen before with the same body; `task` is that task
-    kKeyReused, // the key was seen before with another body; nothing changed
+    kCreated,    // a new task was stored
+    kReplayed,   // the key was seen before with the same body; `task` is that task
+    kKeyReused,  // the key was seen before with another body; nothing changed
 };
 
 struct CreateOutcome {
     CreateDisposition disposition = CreateDisposition::kCreated;
     Task task;  // empty for kKeyReused
+};
+
+// One submission of a group commit. The pointers stay valid until the
+// batch call returns.
+struct CreateRequest {
+    const NewTask* task = nullptr;
+    const std::optional<IdempotencyKey>* key = nullptr;
 };
 
 // A place in the (created_at, task_id) order of tasks.
@@ -84,6 +92,13 @@ enum class FenceOutcome {
     kLost,     // the lease was no longer ours: cancelled, reclaimed or expired
 };
 
+// One finished attempt of a group commit. The lease and the result outlive
+// the batch call.
+struct CompleteRequest {
+    const Lease* lease = nullptr;
+    std::string_view result_json;
+};
+
 // The outcome of one reaper pass.
 struct ReapOutcome {
     int requeued = 0;  // back to PENDING with worker_lost and a back-off
@@ -99,7 +114,7 @@ struct ReapOutcome {
 // Every state change is one conditional write that names the state it
 // leaves, so racing actors cannot both win a transition.
 class TaskStore {
-public:
+  public:
     virtual ~TaskStore() = default;
 
     // Creates or upgrades the schema; safe to call on every start.
@@ -121,6 +136,20 @@ public:
     // with the same tenant and key create one task.
     virtual Result<CreateOutcome> Create(const NewTask& task,
                                          const std::optional<IdempotencyKey>& key) = 0;
+
+    // Stores several submissions, each as Create would, sharing one
+    // transaction and one durable commit where the backend allows. Returns
+    // one result per request, in order. An error that a single submission
+    // causes (kConflict for its id) fails that one alone.
+    virtual std::vector<Result<CreateOutcome>> CreateBatch(
+        std::span<const CreateRequest> requests) {
+        std::vector<Result<CreateOutcome>> results;
+        results.reserve(requests.size());
+        for (const CreateRequest& request : requests) {
+            results.push_back(Create(*request.task, *request.key));
+        }
+        return results;
+    }
 
     // Returns one task of `tenant`, or kNotFound.
     virtual Result<Task> Get(std::string_view tenant, std::string_view task_id,
@@ -161,6 +190,23 @@ public:
     // PROCESSING to COMPLETED with `result_json`, fenced by `lease`.
     virtual Result<FenceOutcome> Complete(const Lease& lease, std::string_view result_json,
                                           UnixMillis now) = 0;
+
+    // Completes several attempts, each as Complete would, sharing one
+    // transaction and one durable commit where the backend allows. Returns
+    // one result per request, in order.
+    virtual std::vector<Result<FenceOutcome>> CompleteBatch(
+        std::span<const CompleteRequest> requests, UnixMillis now) {
+        std::vector<Result<FenceOutcome>> results;
+        results.reserve(requests.size());
+        for (const CompleteRequest& request : requests) {
+            results.push_back(Complete(*request.lease, request.result_json, now));
+        }
+        return results;
+    }
+
+    // How many group commits of one kind may usefully run at once: 1 for a
+    // database with a single writer.
+    virtual int WriteLanes() const { return 1; }
 
     // Records a failed attempt, fenced by `lease`: with `retry_at` the task
     // goes back to PENDING until then, otherwise it becomes FAILED.

@@ -1400,6 +1400,96 @@ TEST_P(Prune, ZeroLimitDeletesNothing) {
     EXPECT_EQ(Fetch(task.task_id).status, TaskStatus::kCancelled);
 }
 
+// Batches: several writes in one transaction
+
+class Batches : public StoreTest {};
+
+TEST_P(Batches, CreateBatchStoresEveryTask) {
+    std::vector<NewTask> tasks;
+    for (int i = 0; i < 5; ++i) {
+        tasks.push_back(MakeTask(kT0 + i, kTenant, "text " + std::to_string(i)));
+    }
+    const std::optional<IdempotencyKey> no_key;
+    std::vector<CreateRequest> requests;
+    for (const NewTask& task : tasks) {
+        requests.push_back(CreateRequest{&task, &no_key});
+    }
+
+    std::vector<Result<CreateOutcome>> outcomes = store_->CreateBatch(requests);
+
+    ASSERT_EQ(outcomes.size(), tasks.size());
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+        ASSERT_TRUE(outcomes[i].ok()) << outcomes[i].status().message();
+        EXPECT_EQ(outcomes[i]->disposition, CreateDisposition::kCreated);
+        EXPECT_EQ(outcomes[i]->task.task_id, tasks[i].task_id);
+        const Task stored = Must(store_->Get(kTenant, tasks[i].task_id, true), "Get");
+        EXPECT_EQ(stored.text, tasks[i].text);
+        EXPECT_EQ(stored.status, TaskStatus::kPending);
+    }
+}
+
+TEST_P(Batches, CreateBatchReplaysSameKeyWithinBatch) {
+    const NewTask first = MakeTask(kT0);
+    const NewTask second = MakeTask(kT0 + 1);
+    const std::optional<IdempotencyKey> key = IdempotencyKey{"order-7", "hash-a"};
+    const std::optional<IdempotencyKey> other_body = IdempotencyKey{"order-7", "hash-b"};
+    const std::vector<CreateRequest> requests = {
+        {&first, &key}, {&second, &key}, {&second, &other_body}};
+
+    std::vector<Result<CreateOutcome>> outcomes = store_->CreateBatch(requests);
+
+    ASSERT_EQ(outcomes.size(), 3u);
+    ASSERT_TRUE(outcomes[0].ok()) << outcomes[0].status().message();
+    ASSERT_TRUE(outcomes[1].ok()) << outcomes[1].status().message();
+    ASSERT_TRUE(outcomes[2].ok()) << outcomes[2].status().message();
+    EXPECT_EQ(outcomes[0]->disposition, CreateDisposition::kCreated);
+    EXPECT_EQ(outcomes[1]->disposition, CreateDisposition::kReplayed);
+    EXPECT_EQ(outcomes[1]->task.task_id, first.task_id);
+    EXPECT_EQ(outcomes[2]->disposition, CreateDisposition::kKeyReused);
+    EXPECT_EQ(store_->Get(kTenant, second.task_id, false).status().code(), StatusCode::kNotFound);
+}
+
+TEST_P(Batches, CreateBatchFailsOnlyTheDuplicateId) {
+    const Task existing = Add(MakeTask(kT0));
+    NewTask duplicate = MakeTask(kT0 + 1);
+    duplicate.task_id = existing.task_id;
+    const NewTask fresh = MakeTask(kT0 + 2);
+    const std::optional<IdempotencyKey> no_key;
+    const std::vector<CreateRequest> requests = {{&duplicate, &no_key}, {&fresh, &no_key}};
+
+    std::vector<Result<CreateOutcome>> outcomes = store_->CreateBatch(requests);
+
+    ASSERT_EQ(outcomes.size(), 2u);
+    EXPECT_EQ(outcomes[0].status().code(), StatusCode::kConflict);
+    ASSERT_TRUE(outcomes[1].ok()) << outcomes[1].status().message();
+    EXPECT_EQ(Fetch(fresh.task_id).status, TaskStatus::kPending);
+    EXPECT_EQ(Fetch(existing.task_id).created_at, existing.created_at);
+}
+
+TEST_P(Batches, CompleteBatchAppliesOnlyCurrentLeases) {
+    Add(MakeTask(kT0));
+    Add(MakeTask(kT0 + 1));
+    const std::vector<ClaimedTask> claimed = ClaimAll("worker-1", kT0 + 10);
+    ASSERT_EQ(claimed.size(), 2u);
+    Lease stale = claimed[1].lease;
+    stale.owner = "worker-2";
+    const std::vector<CompleteRequest> requests = {{&claimed[0].lease, R"({"word_count":1})"},
+                                                   {&stale, R"({"word_count":2})"}};
+
+    std::vector<Result<FenceOutcome>> outcomes = store_->CompleteBatch(requests, kT0 + 20);
+
+    ASSERT_EQ(outcomes.size(), 2u);
+    ASSERT_TRUE(outcomes[0].ok()) << outcomes[0].status().message();
+    ASSERT_TRUE(outcomes[1].ok()) << outcomes[1].status().message();
+    EXPECT_EQ(*outcomes[0], FenceOutcome::kApplied);
+    EXPECT_EQ(*outcomes[1], FenceOutcome::kLost);
+    const Task done = Fetch(claimed[0].lease.task_id);
+    EXPECT_EQ(done.status, TaskStatus::kCompleted);
+    EXPECT_EQ(done.result_json, R"({"word_count":1})");
+    EXPECT_EQ(done.finished_at, kT0 + 20);
+    EXPECT_EQ(Fetch(claimed[1].lease.task_id).status, TaskStatus::kProcessing);
+}
+
 const Backend kBackends[] = {
     {"Sqlite", []() -> std::unique_ptr<StoreFactory> { return std::make_unique<SqliteFactory>(); }},
     {"Postgres",
@@ -1418,6 +1508,7 @@ INSTANTIATE_TEST_SUITE_P(Conformance, Leases, testing::ValuesIn(kBackends), Back
 INSTANTIATE_TEST_SUITE_P(Conformance, List, testing::ValuesIn(kBackends), BackendName);
 INSTANTIATE_TEST_SUITE_P(Conformance, Prune, testing::ValuesIn(kBackends), BackendName);
 INSTANTIATE_TEST_SUITE_P(Conformance, ListPaging, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, Batches, testing::ValuesIn(kBackends), BackendName);
 
 }  // namespace
 }  // namespace conveyor

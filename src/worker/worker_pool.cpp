@@ -1,12 +1,12 @@
 #include "worker/worker_pool.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
-#include <unistd.h>
-
 #include <chrono>
 #include <random>
 #include <unordered_set>
@@ -55,12 +55,13 @@ std::string MakeOwnerId() {
 
 struct WorkerPool::Impl : std::enable_shared_from_this<WorkerPool::Impl> {
     Impl(asio::any_io_executor executor, asio::thread_pool& db, asio::thread_pool& cpu,
-         TaskStore& task_store, Options pool_options,
+         TaskStore& task_store, CompleteCommit& completions, Options pool_options,
          std::function<void(const std::string&)> finished)
         : strand(asio::make_strand(executor)),
           db_pool(db),
           cpu_pool(cpu),
           store(task_store),
+          complete_commit(completions),
           options(pool_options),
           on_finished(std::move(finished)),
           owner(MakeOwnerId()),
@@ -85,6 +86,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<WorkerPool::Impl> {
     asio::thread_pool& db_pool;
     asio::thread_pool& cpu_pool;
     TaskStore& store;
+    CompleteCommit& complete_commit;
     Options options;
     std::function<void(const std::string&)> on_finished;
     std::string owner;
@@ -99,14 +101,17 @@ struct WorkerPool::Impl : std::enable_shared_from_this<WorkerPool::Impl> {
 };
 
 WorkerPool::WorkerPool(asio::any_io_executor executor, asio::thread_pool& db_pool,
-                       asio::thread_pool& cpu_pool, TaskStore& store, Options options,
+                       asio::thread_pool& cpu_pool, TaskStore& store,
+                       CompleteCommit& complete_commit, Options options,
                        std::function<void(const std::string&)> on_finished)
-    : impl_(std::make_shared<Impl>(std::move(executor), db_pool, cpu_pool, store, options,
-                                   std::move(on_finished))) {}
+    : impl_(std::make_shared<Impl>(std::move(executor), db_pool, cpu_pool, store, complete_commit,
+                                   options, std::move(on_finished))) {}
 
 WorkerPool::~WorkerPool() = default;
 
-const std::string& WorkerPool::owner() const { return impl_->owner; }
+const std::string& WorkerPool::owner() const {
+    return impl_->owner;
+}
 
 void WorkerPool::Start() {
     log::Info("worker", "worker pool started",
@@ -398,8 +403,8 @@ asio::awaitable<void> WorkerPool::Impl::RunTask(std::shared_ptr<RunningTask> run
             });
             log::Info("task", "task attempt abandoned",
                       {{"task_id", task.task_id},
-                       {"reason", running_task->stop == StopReason::kCancelled ? "cancelled"
-                                                                               : "lease lost"},
+                       {"reason",
+                        running_task->stop == StopReason::kCancelled ? "cancelled" : "lease lost"},
                        {"handed_back", handed.ok() && *handed == FenceOutcome::kApplied ? 1 : 0}});
             break;
         }
@@ -410,7 +415,8 @@ asio::awaitable<void> WorkerPool::Impl::RunTask(std::shared_ptr<RunningTask> run
 asio::awaitable<void> WorkerPool::Impl::Record(const std::shared_ptr<RunningTask>& running_task,
                                                const Task& task, const RunOutcome& outcome) {
     const Lease& lease = running_task->lease;
-    const bool retry = !outcome.result_json && outcome.retryable && lease.attempt < task.max_attempts;
+    const bool retry =
+        !outcome.result_json && outcome.retryable && lease.attempt < task.max_attempts;
     std::optional<UnixMillis> retry_at;
     if (retry) {
         retry_at = NowMillis() +
@@ -419,12 +425,16 @@ asio::awaitable<void> WorkerPool::Impl::Record(const std::shared_ptr<RunningTask
 
     Millis pause{200};
     for (int attempt = 1; attempt <= kWriteRetries; ++attempt) {
-        auto written = co_await RunBlocking(db_pool, [this, &lease, &outcome, &retry_at] {
-            if (outcome.result_json) {
-                return store.Complete(lease, *outcome.result_json, NowMillis());
-            }
-            return store.Fail(lease, *outcome.error, retry_at, NowMillis());
-        });
+        Result<FenceOutcome> written = FenceOutcome::kLost;
+        if (outcome.result_json) {
+            written = co_await AsyncGroupCommit(complete_commit,
+                                                CompleteRequest{&lease, *outcome.result_json},
+                                                CompleteCommit::kAnyLane);
+        } else {
+            written = co_await RunBlocking(db_pool, [this, &lease, &outcome, &retry_at] {
+                return store.Fail(lease, *outcome.error, retry_at, NowMillis());
+            });
+        }
         if (written.ok()) {
             if (*written == FenceOutcome::kLost) {
                 log::Info("task", "outcome discarded: the lease was lost",
@@ -446,10 +456,9 @@ asio::awaitable<void> WorkerPool::Impl::Record(const std::shared_ptr<RunningTask
             }
             co_return;
         }
-        log::Warn("task", "recording the outcome failed",
-                  {{"task_id", task.task_id},
-                   {"try", attempt},
-                   {"error", written.status().message()}});
+        log::Warn(
+            "task", "recording the outcome failed",
+            {{"task_id", task.task_id}, {"try", attempt}, {"error", written.status().message()}});
         co_await Pause(pause);
         pause *= 2;
     }
@@ -462,9 +471,9 @@ asio::awaitable<void> WorkerPool::Impl::ShutdownOnStrand(Millis grace) {
     auto self = shared_from_this();
     stopping = true;
     wake_timer.cancel();
-    log::Info("worker", "worker pool stopping",
-              {{"running", running.size()},
-               {"grace_ms", static_cast<std::int64_t>(grace.count())}});
+    log::Info(
+        "worker", "worker pool stopping",
+        {{"running", running.size()}, {"grace_ms", static_cast<std::int64_t>(grace.count())}});
 
     const auto deadline = SteadyClock::now() + grace;
     while (!running.empty() && SteadyClock::now() < deadline) {

@@ -5,13 +5,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
-
 #include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
 
 #include "core/settings.hpp"
+#include "storage/task_commits.hpp"
 #include "storage/task_store.hpp"
 
 namespace conveyor {
@@ -25,7 +25,7 @@ namespace conveyor {
 // All state lives on one strand, so no member needs a lock; the public
 // methods post to it and are thread-safe.
 class WorkerPool {
-public:
+  public:
     struct Options {
         int concurrency = 1000;
         DurationRange simulated_delay;
@@ -33,8 +33,8 @@ public:
         Millis retry_base{1000};
         Millis retry_cap{300'000};
         Millis task_timeout{300'000};
-        Millis idle_poll{100};     // how often an idle pool looks for new tasks
-        Millis cancel_poll{500};   // how often it checks its tasks are still its own
+        Millis idle_poll{100};    // how often an idle pool looks for new tasks
+        Millis cancel_poll{500};  // how often it checks its tasks are still its own
         Millis reap_interval{1000};
         int claim_batch = 64;
         Millis retention{7 * 24 * 3'600'000};  // finished tasks older than this are deleted
@@ -42,10 +42,13 @@ public:
         int prune_batch = 500;
     };
 
-    // `on_finished` is called with the id of each task this pool moved to a
-    // terminal state, from the pool's strand; it may be empty.
+    // Completions go through `complete_commit`, so attempts that finish
+    // together share a transaction. `on_finished` is called with the id of
+    // each task this pool moved to a terminal state, from the pool's strand;
+    // it may be empty.
     WorkerPool(boost::asio::any_io_executor executor, boost::asio::thread_pool& db_pool,
-               boost::asio::thread_pool& cpu_pool, TaskStore& store, Options options,
+               boost::asio::thread_pool& cpu_pool, TaskStore& store,
+               CompleteCommit& complete_commit, Options options,
                std::function<void(const std::string&)> on_finished);
     ~WorkerPool();
 
@@ -67,7 +70,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     std::shared_ptr<Impl> impl_;
 };
 

@@ -30,6 +30,10 @@ constexpr int kMaxTransactionAttempts = 3;
 // whose key vanished, looks again before giving up. Each retry needs a
 // concurrent change to land in the few microseconds between two statements.
 constexpr int kMaxRaceRetries = 3;
+
+// Group commits of one kind that run at once, each on its own connection:
+// while one waits for its commit to reach the disk, another fills.
+constexpr int kWriteLanes = 2;
 constexpr std::size_t kStatusBatchSize = 1000;
 constexpr char kWorkerLostMessage[] = "the worker's lease expired";
 constexpr char kReplacementCharacter[] = "\xEF\xBF\xBD";
@@ -443,12 +447,10 @@ std::unique_ptr<ChangeFeed> PostgresTaskStore::OpenChangeFeed() {
     return postgres::PostgresChangeFeed::Create(options_.url);
 }
 
-Result<CreateOutcome> PostgresTaskStore::Create(const NewTask& task,
-                                                const std::optional<IdempotencyKey>& key) {
-    if (!postgres::IsCanonicalUuid(task.task_id)) {
-        return Status::InvalidArgument("task id '" + task.task_id +
-                                       "' is not a lower-case canonical UUID");
-    }
+namespace {
+
+// The parameters of kInsertTask, or of kInsertTaskWithKey when there is a key.
+Params CreateParams(const NewTask& task, const std::optional<IdempotencyKey>& key) {
     Params params;
     params.Text(task.task_id)
         .Text(task.tenant)
@@ -462,48 +464,147 @@ Result<CreateOutcome> PostgresTaskStore::Create(const NewTask& task,
     if (key) {
         params.Text(key->key).Text(key->request_hash);
     }
-    const Statement& insert = key ? postgres::kInsertTaskWithKey : postgres::kInsertTask;
+    return params;
+}
 
+// Runs one insert of a submission. Returns the outcome, kConflict when the
+// task id exists, or std::nullopt when the key was seen but vanished before
+// it could be read (pruning deleted it), which the caller tries again.
+Result<std::optional<CreateOutcome>> CreateOnce(Connection& connection, const NewTask& task,
+                                                const std::optional<IdempotencyKey>& key,
+                                                const Params& params) {
+    const Statement& insert = key ? postgres::kInsertTaskWithKey : postgres::kInsertTask;
+    Result<QueryResult> inserted = connection.Execute(insert, params);
+    if (!inserted.ok()) {
+        if (inserted.status().code() == StatusCode::kConflict) {
+            return Status::Conflict("task id " + task.task_id +
+                                    " already exists; retry with a new id");
+        }
+        return inserted.status();
+    }
+    if (inserted->rows() == 1) {
+        return std::optional(CreateOutcome{CreateDisposition::kCreated, NewPendingTask(task)});
+    }
+
+    Result<QueryResult> seen =
+        connection.Execute(postgres::kSelectKey, Params().Text(task.tenant).Text(key->key));
+    if (!seen.ok()) {
+        return seen.status();
+    }
+    if (seen->rows() == 0) {
+        return std::optional<CreateOutcome>();
+    }
+    if (seen->Text(0, 0) != key->request_hash) {
+        return std::optional(CreateOutcome{CreateDisposition::kKeyReused, Task{}});
+    }
+    if (seen->IsNull(0, 1 + kTaskId)) {
+        return Status::Internal("idempotency key '" + key->key + "' names no task");
+    }
+    Result<Task> existing = ReadTask(*seen, 0, 1, true);
+    if (!existing.ok()) {
+        return existing.status();
+    }
+    return std::optional(CreateOutcome{CreateDisposition::kReplayed, std::move(*existing)});
+}
+
+Status InvalidTaskId(const NewTask& task) {
+    return Status::InvalidArgument("task id '" + task.task_id +
+                                   "' is not a lower-case canonical UUID");
+}
+
+}  // namespace
+
+Result<CreateOutcome> PostgresTaskStore::Create(const NewTask& task,
+                                                const std::optional<IdempotencyKey>& key) {
+    if (!postgres::IsCanonicalUuid(task.task_id)) {
+        return InvalidTaskId(task);
+    }
+    const Params params = CreateParams(task, key);
     return Run([&](Connection& connection) -> Result<CreateOutcome> {
         // The key can vanish between the insert that found it and the read,
         // when pruning deletes it, so the pair is tried again.
         for (int attempt = 0; attempt < kMaxRaceRetries; ++attempt) {
-            Result<QueryResult> inserted = connection.Execute(insert, params);
-            if (!inserted.ok()) {
-                if (inserted.status().code() == StatusCode::kConflict) {
-                    return Status::Conflict("task id " + task.task_id +
-                                            " already exists; retry with a new id");
+            Result<std::optional<CreateOutcome>> outcome =
+                CreateOnce(connection, task, key, params);
+            if (!outcome.ok()) {
+                return outcome.status();
+            }
+            if (*outcome) {
+                if ((*outcome)->disposition == CreateDisposition::kCreated) {
+                    RequestSubmissionNotice();
                 }
-                return inserted.status();
+                return std::move(**outcome);
             }
-            if (inserted->rows() == 1) {
-                RequestSubmissionNotice();
-                return CreateOutcome{CreateDisposition::kCreated, NewPendingTask(task)};
-            }
-
-            Result<QueryResult> seen =
-                connection.Execute(postgres::kSelectKey, Params().Text(task.tenant).Text(key->key));
-            if (!seen.ok()) {
-                return seen.status();
-            }
-            if (seen->rows() == 0) {
-                continue;
-            }
-            if (seen->Text(0, 0) != key->request_hash) {
-                return CreateOutcome{CreateDisposition::kKeyReused, Task{}};
-            }
-            if (seen->IsNull(0, 1 + kTaskId)) {
-                return Status::Internal("idempotency key '" + key->key + "' names no task");
-            }
-            Result<Task> existing = ReadTask(*seen, 0, 1, true);
-            if (!existing.ok()) {
-                return existing.status();
-            }
-            return CreateOutcome{CreateDisposition::kReplayed, std::move(*existing)};
         }
         return Status::Unavailable("idempotency key '" + key->key +
                                    "' was deleted repeatedly while it was being read");
     });
+}
+
+std::vector<Result<CreateOutcome>> PostgresTaskStore::CreateBatch(
+    std::span<const CreateRequest> requests) {
+    using Outcomes = std::vector<Result<CreateOutcome>>;
+    auto one_by_one = [&] {
+        Outcomes outcomes;
+        outcomes.reserve(requests.size());
+        for (const CreateRequest& request : requests) {
+            outcomes.push_back(Create(*request.task, *request.key));
+        }
+        return outcomes;
+    };
+    if (requests.size() == 1) {
+        return one_by_one();
+    }
+    std::vector<Params> params;
+    params.reserve(requests.size());
+    for (const CreateRequest& request : requests) {
+        params.push_back(CreateParams(*request.task, *request.key));
+    }
+
+    // Within one transaction an error ends the whole transaction, so a
+    // request that fails on its own (a task id that exists, a key that
+    // vanished) sends the batch back to one transaction per request.
+    bool created_any = false;
+    Result<Outcomes> batched = Run([&](Connection& connection) -> Result<Outcomes> {
+        created_any = false;
+        Transaction transaction(connection);
+        if (Status status = transaction.Begin(); !status.ok()) {
+            return status;
+        }
+        Outcomes outcomes;
+        outcomes.reserve(requests.size());
+        for (std::size_t i = 0; i < requests.size(); ++i) {
+            const NewTask& task = *requests[i].task;
+            if (!postgres::IsCanonicalUuid(task.task_id)) {
+                outcomes.emplace_back(InvalidTaskId(task));
+                continue;
+            }
+            Result<std::optional<CreateOutcome>> outcome =
+                CreateOnce(connection, task, *requests[i].key, params[i]);
+            if (!outcome.ok()) {
+                return outcome.status();
+            }
+            if (!*outcome) {
+                return Status::Conflict("an idempotency key vanished while it was being read");
+            }
+            created_any = created_any || (*outcome)->disposition == CreateDisposition::kCreated;
+            outcomes.emplace_back(std::move(**outcome));
+        }
+        if (Status status = transaction.Commit(); !status.ok()) {
+            return status;
+        }
+        return outcomes;
+    });
+    if (batched.ok()) {
+        if (created_any) {
+            RequestSubmissionNotice();
+        }
+        return std::move(*batched);
+    }
+    if (batched.status().code() == StatusCode::kConflict) {
+        return one_by_one();
+    }
+    return Outcomes(requests.size(), batched.status());
 }
 
 Result<Task> PostgresTaskStore::Get(std::string_view tenant, std::string_view task_id,
@@ -743,6 +844,45 @@ Result<FenceOutcome> PostgresTaskStore::Complete(const Lease& lease, std::string
     return Run([&](Connection& connection) {
         return ReadFenceOutcome(connection.Execute(postgres::kComplete, params));
     });
+}
+
+std::vector<Result<FenceOutcome>> PostgresTaskStore::CompleteBatch(
+    std::span<const CompleteRequest> requests, UnixMillis now) {
+    using Outcomes = std::vector<Result<FenceOutcome>>;
+    Result<Outcomes> batched = Run([&](Connection& connection) -> Result<Outcomes> {
+        Transaction transaction(connection);
+        if (Status status = transaction.Begin(); !status.ok()) {
+            return status;
+        }
+        Outcomes outcomes;
+        outcomes.reserve(requests.size());
+        for (const CompleteRequest& request : requests) {
+            if (!postgres::IsCanonicalUuid(request.lease->task_id)) {
+                outcomes.emplace_back(FenceOutcome::kLost);
+                continue;
+            }
+            Params params = FenceParams(*request.lease);
+            params.Text(request.result_json).Int64(now);
+            Result<FenceOutcome> outcome =
+                ReadFenceOutcome(connection.Execute(postgres::kComplete, params));
+            if (!outcome.ok()) {
+                return outcome.status();
+            }
+            outcomes.push_back(std::move(outcome));
+        }
+        if (Status status = transaction.Commit(); !status.ok()) {
+            return status;
+        }
+        return outcomes;
+    });
+    if (!batched.ok()) {
+        return Outcomes(requests.size(), batched.status());
+    }
+    return std::move(*batched);
+}
+
+int PostgresTaskStore::WriteLanes() const {
+    return kWriteLanes;
 }
 
 Result<FenceOutcome> PostgresTaskStore::Fail(const Lease& lease, const TaskError& error,

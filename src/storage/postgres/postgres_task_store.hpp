@@ -3,9 +3,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/duration.hpp"
@@ -88,6 +88,8 @@ class PostgresTaskStore final : public TaskStore {
     std::unique_ptr<ChangeFeed> OpenChangeFeed() override;
     Result<CreateOutcome> Create(const NewTask& task,
                                  const std::optional<IdempotencyKey>& key) override;
+    std::vector<Result<CreateOutcome>> CreateBatch(
+        std::span<const CreateRequest> requests) override;
     Result<Task> Get(std::string_view tenant, std::string_view task_id, bool include_text) override;
     Result<std::vector<std::pair<std::string, TaskStatus>>> GetStatuses(
         const std::vector<std::string>& task_ids) override;
@@ -102,6 +104,9 @@ class PostgresTaskStore final : public TaskStore {
     Result<std::vector<std::string>> HeldLeases(std::string_view owner) override;
     Result<FenceOutcome> Complete(const Lease& lease, std::string_view result_json,
                                   UnixMillis now) override;
+    std::vector<Result<FenceOutcome>> CompleteBatch(std::span<const CompleteRequest> requests,
+                                                    UnixMillis now) override;
+    int WriteLanes() const override;
     Result<FenceOutcome> Fail(const Lease& lease, const TaskError& error,
                               std::optional<UnixMillis> retry_at, UnixMillis now) override;
     Result<FenceOutcome> HandBack(const Lease& lease, UnixMillis now) override;
@@ -148,7 +153,7 @@ class PostgresTaskStore final : public TaskStore {
 
     std::mutex notice_mutex_;
     std::condition_variable notice_requested_;
-    bool notice_pending_ = false;   // guarded by notice_mutex_
+    bool notice_pending_ = false;     // guarded by notice_mutex_
     bool notifier_stopping_ = false;  // guarded by notice_mutex_
     std::thread notifier_;
 };

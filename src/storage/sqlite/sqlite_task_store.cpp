@@ -659,6 +659,25 @@ void SqliteTaskStore::CommitBatch(const std::vector<PendingCreate*>& batch) {
     }
 }
 
+std::vector<Result<CreateOutcome>> SqliteTaskStore::CreateBatch(
+    std::span<const CreateRequest> requests) {
+    std::vector<PendingCreate> pending;
+    pending.reserve(requests.size());
+    std::vector<PendingCreate*> batch;
+    batch.reserve(requests.size());
+    for (const CreateRequest& request : requests) {
+        pending.push_back(PendingCreate{request.task, request.key, std::nullopt});
+        batch.push_back(&pending.back());
+    }
+    CommitBatch(batch);
+    std::vector<Result<CreateOutcome>> results;
+    results.reserve(pending.size());
+    for (PendingCreate& one : pending) {
+        results.push_back(std::move(*one.result));
+    }
+    return results;
+}
+
 Result<Task> SqliteTaskStore::Get(std::string_view tenant, std::string_view task_id,
                                   bool include_text) {
     ReaderLease reader = AcquireReader();
@@ -939,6 +958,40 @@ Result<FenceOutcome> SqliteTaskStore::Complete(const Lease& lease, std::string_v
     });
 }
 
+std::vector<Result<FenceOutcome>> SqliteTaskStore::CompleteBatch(
+    std::span<const CompleteRequest> requests, UnixMillis now) {
+    auto fail_all = [&requests](const Status& status) {
+        return std::vector<Result<FenceOutcome>>(requests.size(), status);
+    };
+    std::lock_guard lock(writer_mutex_);
+    Transaction transaction(*writer_);
+    if (Status status = transaction.Begin(Transaction::Mode::kImmediate); !status.ok()) {
+        return fail_all(status);
+    }
+    std::vector<Result<FenceOutcome>> outcomes;
+    outcomes.reserve(requests.size());
+    for (const CompleteRequest& request : requests) {
+        Result<StatementHandle> update = writer_->Prepare(sqlite::kCompleteSql);
+        if (!update.ok()) {
+            return fail_all(update.status());
+        }
+        (*update)->BindText(1, request.lease->task_id);
+        (*update)->BindText(2, request.lease->owner);
+        (*update)->BindInt64(3, request.lease->attempt);
+        (*update)->BindText(4, request.result_json);
+        (*update)->BindInt64(5, now);
+        if (Status status = (*update)->Run(); !status.ok()) {
+            return fail_all(status);
+        }
+        outcomes.emplace_back(writer_->Changes() > 0 ? FenceOutcome::kApplied
+                                                     : FenceOutcome::kLost);
+    }
+    if (Status status = transaction.Commit(); !status.ok()) {
+        return fail_all(status);
+    }
+    return outcomes;
+}
+
 Result<FenceOutcome> SqliteTaskStore::Fail(const Lease& lease, const TaskError& error,
                                            std::optional<UnixMillis> retry_at, UnixMillis now) {
     if (retry_at) {
@@ -1030,8 +1083,8 @@ Result<int> SqliteTaskStore::PruneFinished(UnixMillis finished_before, int limit
 
     // Keys and the text go first: both reference the task row.
     for (const auto& [row_id, task_id] : doomed) {
-        for (const std::string* sql : {&sqlite::kDeleteKeysOfTaskSql, &sqlite::kDeleteTextSql,
-                                       &sqlite::kDeleteTaskSql}) {
+        for (const std::string* sql :
+             {&sqlite::kDeleteKeysOfTaskSql, &sqlite::kDeleteTextSql, &sqlite::kDeleteTaskSql}) {
             Result<StatementHandle> remove = db.Prepare(*sql);
             if (!remove.ok()) {
                 return remove.status();

@@ -54,6 +54,8 @@ class SqliteTaskStore final : public TaskStore {
     Status Ping() override;
     Result<CreateOutcome> Create(const NewTask& task,
                                  const std::optional<IdempotencyKey>& key) override;
+    std::vector<Result<CreateOutcome>> CreateBatch(
+        std::span<const CreateRequest> requests) override;
     Result<Task> Get(std::string_view tenant, std::string_view task_id, bool include_text) override;
     Result<std::vector<std::pair<std::string, TaskStatus>>> GetStatuses(
         const std::vector<std::string>& task_ids) override;
@@ -68,6 +70,8 @@ class SqliteTaskStore final : public TaskStore {
     Result<std::vector<std::string>> HeldLeases(std::string_view owner) override;
     Result<FenceOutcome> Complete(const Lease& lease, std::string_view result_json,
                                   UnixMillis now) override;
+    std::vector<Result<FenceOutcome>> CompleteBatch(std::span<const CompleteRequest> requests,
+                                                    UnixMillis now) override;
     Result<FenceOutcome> Fail(const Lease& lease, const TaskError& error,
                               std::optional<UnixMillis> retry_at, UnixMillis now) override;
     Result<FenceOutcome> HandBack(const Lease& lease, UnixMillis now) override;
