@@ -252,7 +252,7 @@ asio::awaitable<Response> Api::Submit(Context& context) {
                               "POST /v1/tasks takes no query parameters.", request);
     }
 
-    auto parsed = ParseSubmission(request.body(), limits_);
+    auto parsed = ParseSubmission(request.body(), limits_, key.has_value());
     if (auto* problem = std::get_if<Problem>(&parsed)) {
         co_return MakeProblemResponse(*problem, request.version(), request.keep_alive());
     }

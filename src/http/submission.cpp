@@ -1,9 +1,8 @@
 #include "http/submission.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
-
-#include <algorithm>
 #include <set>
 
 #include "core/crypto.hpp"
@@ -174,7 +173,7 @@ bool ParsesWithEscapesReplaced(std::string_view body, const std::vector<std::siz
 // A basic_parser handler that records the member names of each open
 // object and stops at the first name that repeats.
 class DuplicateMemberFinder {
-public:
+  public:
     static constexpr std::size_t max_object_size = std::size_t(-1);
     static constexpr std::size_t max_array_size = std::size_t(-1);
     static constexpr std::size_t max_key_size = std::size_t(-1);
@@ -195,9 +194,7 @@ public:
     bool on_string_part(boost::json::string_view, std::size_t, boost::json::error_code&) {
         return true;
     }
-    bool on_string(boost::json::string_view, std::size_t, boost::json::error_code&) {
-        return true;
-    }
+    bool on_string(boost::json::string_view, std::size_t, boost::json::error_code&) { return true; }
     bool on_key_part(boost::json::string_view part, std::size_t, boost::json::error_code&) {
         key_.append(part.data(), part.size());
         return true;
@@ -213,9 +210,7 @@ public:
         return true;
     }
     bool on_number_part(boost::json::string_view, boost::json::error_code&) { return true; }
-    bool on_int64(std::int64_t, boost::json::string_view, boost::json::error_code&) {
-        return true;
-    }
+    bool on_int64(std::int64_t, boost::json::string_view, boost::json::error_code&) { return true; }
     bool on_uint64(std::uint64_t, boost::json::string_view, boost::json::error_code&) {
         return true;
     }
@@ -227,7 +222,7 @@ public:
 
     const std::optional<std::string>& duplicate() const { return duplicate_; }
 
-private:
+  private:
     std::vector<std::set<std::string, std::less<>>> open_objects_;
     std::string key_;
     std::optional<std::string> duplicate_;
@@ -253,7 +248,7 @@ std::string CanonicalJsonHash(std::string_view json_text) {
 }
 
 std::variant<Submission, Problem> ParseSubmission(std::string_view body,
-                                                  const SubmissionLimits& limits) {
+                                                  const SubmissionLimits& limits, bool with_hash) {
     boost::json::error_code error;
     boost::json::value root = boost::json::parse(body, error);
     if (error) {
@@ -265,7 +260,8 @@ std::variant<Submission, Problem> ParseSubmission(std::string_view body,
                            {{"text", "must be a string of Unicode characters"}}};
         }
         return Problem{ErrorCode::kInvalidJson,
-                       "The body is not well-formed JSON in UTF-8: " + error.message() + ".", {}};
+                       "The body is not well-formed JSON in UTF-8: " + error.message() + ".",
+                       {}};
     }
     if (!root.is_object()) {
         return Problem{ErrorCode::kInvalidJson, "The body must be a JSON object.", {}};
@@ -355,9 +351,11 @@ std::variant<Submission, Problem> ParseSubmission(std::string_view body,
     }
     submission.type = std::string(task_type->Name());
     submission.params_json = boost::json::serialize(*effective);
-    std::string canonical;
-    AppendCanonical(canonical, root);
-    submission.request_hash = HexEncode(Sha256(canonical));
+    if (with_hash) {
+        std::string canonical;
+        AppendCanonical(canonical, root);
+        submission.request_hash = HexEncode(Sha256(canonical));
+    }
     return submission;
 }
 

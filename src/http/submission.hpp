@@ -24,15 +24,18 @@ struct Submission {
     std::optional<std::string> metadata_json;
     std::string text;
     int max_attempts = 3;
-    std::string request_hash;  // digest of the body as a JSON value, for idempotency
+    std::string request_hash;  // digest of the body as a JSON value, for idempotency keys
 };
 
 // Parses and validates a submission body. Returns the problem to respond
 // with when the body is not well-formed JSON (invalid_json), breaks the
 // schema (validation_failed), names an unknown type (unknown_task_type) or
-// has a text over the limit (payload_too_large).
+// has a text over the limit (payload_too_large). `request_hash` is filled
+// in only with `with_hash`, as only a submission with an idempotency key
+// needs it.
 std::variant<Submission, Problem> ParseSubmission(std::string_view body,
-                                                  const SubmissionLimits& limits);
+                                                  const SubmissionLimits& limits,
+                                                  bool with_hash = true);
 
 // Returns a digest of `json_text` as a JSON value: member order and
 // formatting do not change it. Precondition: `json_text` is valid JSON.

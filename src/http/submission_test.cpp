@@ -557,10 +557,21 @@ TEST(FindDuplicateMember, ComparesDecodedNames) {
 }
 
 TEST(ParseSubmission, RepeatedMemberIsInvalidJson) {
-    const auto parsed = ParseSubmission(R"({"text":"a","max_attempts":2,"max_attempts":3})",
-                                        SubmissionLimits{});
+    const auto parsed =
+        ParseSubmission(R"({"text":"a","max_attempts":2,"max_attempts":3})", SubmissionLimits{});
     ASSERT_TRUE(std::holds_alternative<Problem>(parsed));
     EXPECT_EQ(std::get<Problem>(parsed).code, ErrorCode::kInvalidJson);
+}
+
+TEST(Submission, WithoutHashLeavesDigestEmpty) {
+    const Outcome with = ParseSubmission(R"({"text":"a b"})", SubmissionLimits{}, true);
+    const Outcome without = ParseSubmission(R"({"text":"a b"})", SubmissionLimits{}, false);
+
+    ASSERT_TRUE(std::holds_alternative<Submission>(with));
+    ASSERT_TRUE(std::holds_alternative<Submission>(without));
+    EXPECT_EQ(std::get<Submission>(with).request_hash.size(), 64u);
+    EXPECT_TRUE(std::get<Submission>(without).request_hash.empty());
+    EXPECT_EQ(std::get<Submission>(without).text, "a b");
 }
 
 }  // namespace

@@ -233,6 +233,14 @@ Status Connection::ApplySettings(const ConnectionOptions& options) {
     if (Status status = Execute("PRAGMA foreign_keys = ON"); !status.ok()) {
         return status;
     }
+    // The page cache grows only as pages are used. The default of 2 MiB is
+    // smaller than the indexes that every insert touches once the table
+    // holds a few hundred thousand tasks.
+    if (Status status =
+            Execute(options.read_only ? "PRAGMA cache_size = -8192" : "PRAGMA cache_size = -32768");
+        !status.ok()) {
+        return status;
+    }
     if (options.read_only) {
         return Execute("PRAGMA query_only = ON");
     }
