@@ -1,5 +1,8 @@
-// Throughput of analysis::Analyze on about 1 MiB of generated text. The text
-// is the same on every run: a fixed word list and a fixed random seed.
+// Throughput of analysis::Analyze on about 1 MiB of generated text, in bytes
+// per second of one thread, so per core. Each text is also measured with
+// AnalyzeWithIcuOnly, which segments the whole text with ICU and so shows
+// what the ASCII fast path gains. The texts are the same on every run: fixed
+// word lists and a fixed random seed.
 
 #include <benchmark/benchmark.h>
 
@@ -11,6 +14,7 @@
 #include <string_view>
 
 #include "analysis/analyzer.hpp"
+#include "analysis/analyzer_internal.hpp"
 
 namespace {
 
@@ -114,10 +118,34 @@ std::string GenerateProse(std::span<const std::string_view> words, std::size_t b
     return text;
 }
 
+// Returns the text with U+2019 for every straight apostrophe, as typeset
+// prose has it, and with "’s" inserted before every 100th space, so that
+// about one word in 100 touches a character that is not ASCII.
+std::string Typeset(std::string_view text) {
+    std::string typeset;
+    typeset.reserve(text.size() + text.size() / 64);
+    std::size_t spaces = 0;
+    for (const char byte : text) {
+        if (byte == '\'') {
+            typeset += "\u2019";
+            continue;
+        }
+        if (byte == ' ' && ++spaces % 100 == 0) {
+            typeset += "\u2019s";
+        }
+        typeset.push_back(byte);
+    }
+    return typeset;
+}
+
+using AnalyzeFunction = conveyor::analysis::AnalysisResult (*)(
+    std::string_view, const conveyor::analysis::AnalysisOptions&);
+
 void RunAnalyze(benchmark::State& state, const std::string& text,
-                const conveyor::analysis::AnalysisOptions& options) {
+                const conveyor::analysis::AnalysisOptions& options,
+                AnalyzeFunction analyze = conveyor::analysis::Analyze) {
     for (auto _ : state) {
-        conveyor::analysis::AnalysisResult result = conveyor::analysis::Analyze(text, options);
+        conveyor::analysis::AnalysisResult result = analyze(text, options);
         benchmark::DoNotOptimize(result);
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
@@ -126,6 +154,13 @@ void RunAnalyze(benchmark::State& state, const std::string& text,
 
 const std::string& EnglishProse() {
     static const std::string text = GenerateProse(kEnglishWords, kTextBytes);
+    return text;
+}
+
+// The English prose as typeset text: the fast path hands the words around
+// each U+2019 to ICU.
+const std::string& TypesetEnglishProse() {
+    static const std::string text = Typeset(EnglishProse());
     return text;
 }
 
@@ -138,6 +173,18 @@ void AnalyzeEnglishProse(benchmark::State& state) {
     RunAnalyze(state, EnglishProse(), {});
 }
 
+void AnalyzeEnglishProseIcuOnly(benchmark::State& state) {
+    RunAnalyze(state, EnglishProse(), {}, conveyor::analysis::AnalyzeWithIcuOnly);
+}
+
+void AnalyzeTypesetEnglishProse(benchmark::State& state) {
+    RunAnalyze(state, TypesetEnglishProse(), {});
+}
+
+void AnalyzeTypesetEnglishProseIcuOnly(benchmark::State& state) {
+    RunAnalyze(state, TypesetEnglishProse(), {}, conveyor::analysis::AnalyzeWithIcuOnly);
+}
+
 void AnalyzeEnglishProseStemmed(benchmark::State& state) {
     conveyor::analysis::AnalysisOptions options;
     options.stem = true;
@@ -148,8 +195,16 @@ void AnalyzeMixedScriptText(benchmark::State& state) {
     RunAnalyze(state, MixedScriptText(), {});
 }
 
+void AnalyzeMixedScriptTextIcuOnly(benchmark::State& state) {
+    RunAnalyze(state, MixedScriptText(), {}, conveyor::analysis::AnalyzeWithIcuOnly);
+}
+
 BENCHMARK(AnalyzeEnglishProse)->Unit(benchmark::kMillisecond);
+BENCHMARK(AnalyzeEnglishProseIcuOnly)->Unit(benchmark::kMillisecond);
 BENCHMARK(AnalyzeEnglishProseStemmed)->Unit(benchmark::kMillisecond);
+BENCHMARK(AnalyzeTypesetEnglishProse)->Unit(benchmark::kMillisecond);
+BENCHMARK(AnalyzeTypesetEnglishProseIcuOnly)->Unit(benchmark::kMillisecond);
 BENCHMARK(AnalyzeMixedScriptText)->Unit(benchmark::kMillisecond);
+BENCHMARK(AnalyzeMixedScriptTextIcuOnly)->Unit(benchmark::kMillisecond);
 
 }  // namespace

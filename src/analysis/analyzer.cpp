@@ -5,12 +5,14 @@
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
+#include <unicode/ustring.h>
 #include <unicode/utf8.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -23,7 +25,10 @@
 #include <utility>
 #include <vector>
 
+#include "analysis/analyzer_internal.hpp"
+#include "analysis/ascii_words.hpp"
 #include "analysis/stop_word_lists.hpp"
+#include "analysis/word_counter.hpp"
 
 namespace conveyor::analysis {
 namespace {
@@ -257,12 +262,16 @@ struct WordTally {
     StringMap<std::int64_t> counts;  // by normalised word
 };
 
-icu::UnicodeString ToUtf16(std::string_view text) {
+void CheckTextLength(std::string_view text) {
     // ICU string lengths are int32_t, and the limit leaves room for a terminator.
     if (text.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
         throw std::length_error("text of " + std::to_string(text.size()) +
                                 " bytes is too long: the maximum is 2147483646 bytes");
     }
+}
+
+icu::UnicodeString ToUtf16(std::string_view text) {
+    CheckTextLength(text);
     // fromUTF8 reads each invalid sequence as U+FFFD.
     icu::UnicodeString utf16 = icu::UnicodeString::fromUTF8(
         icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
@@ -294,20 +303,28 @@ class TextBinding {
     icu::BreakIterator& breaker_;
 };
 
-WordTally CountWords(const icu::UnicodeString& text, ThreadState& state) {
-    WordTally tally;
-    icu::BreakIterator& breaker = *state.word_breaker;
+// Calls on_word(word) for each word of `text`, in order, as ICU's break
+// iterator finds them.
+template <typename OnWord>
+void ForEachIcuWord(const icu::UnicodeString& text, icu::BreakIterator& breaker, OnWord&& on_word) {
     const TextBinding binding(breaker, text);
     const std::u16string_view units(text.getBuffer(), text.length());
 
     std::int32_t start = breaker.first();
     for (std::int32_t end = breaker.next(); end != icu::BreakIterator::DONE;
          start = end, end = breaker.next()) {
-        if (!IsWordStatus(breaker.getRuleStatus())) {
-            continue;
+        if (IsWordStatus(breaker.getRuleStatus())) {
+            on_word(units.substr(start, end - start));
         }
+    }
+}
+
+// Counts the words of the whole text with ICU alone: the reference for the
+// fast path.
+WordTally CountWords(const icu::UnicodeString& text, ThreadState& state) {
+    WordTally tally;
+    ForEachIcuWord(text, *state.word_breaker, [&](std::u16string_view word) {
         ++tally.word_count;
-        const std::u16string_view word = units.substr(start, end - start);
         NormalizeWord(word, state.normalized_utf16, state.normalized_utf8);
 
         const auto it = tally.counts.find(std::string_view(state.normalized_utf8));
@@ -316,7 +333,105 @@ WordTally CountWords(const icu::UnicodeString& text, ThreadState& state) {
         } else {
             tally.counts.emplace(state.normalized_utf8, 1);
         }
+    });
+    return tally;
+}
+
+// ---------------------------------------------------------------------------
+// Counting with the ASCII fast path
+
+// The fast path hands a part of the text back to the hand-written code only
+// when at least this many ASCII bytes follow, because each part given to ICU
+// costs a conversion and a setText of its own.
+constexpr std::size_t kMinAsciiRun = 256;
+
+struct FastTally {
+    std::int64_t word_count = 0;
+    WordCounter counts;  // by normalised word
+    // The words that ICU found, as their UTF-16 code units' bytes, before
+    // normalisation. Each distinct word is normalised once, at the end.
+    WordCounter icu_words;
+};
+
+// Counts the words of `region`, a part of the text between safe splits, with
+// ICU's break iterator. `utf16` is a buffer reused across the regions of one
+// text.
+void CountIcuRegion(std::string_view region, icu::UnicodeString& utf16, ThreadState& state,
+                    FastTally& tally) {
+    // Converts as UnicodeString::fromUTF8 does, each invalid sequence read as
+    // U+FFFD, but into the reused buffer. A UTF-16 string has at most as many
+    // units as the UTF-8 string has bytes.
+    const auto capacity = static_cast<int32_t>(region.size() + 1);
+    char16_t* buffer = utf16.getBuffer(capacity);
+    if (buffer == nullptr) {
+        throw std::bad_alloc();
     }
+    int32_t length = 0;
+    UErrorCode status = U_ZERO_ERROR;
+    u_strFromUTF8WithSub(buffer, utf16.getCapacity(), &length, region.data(),
+                         static_cast<int32_t>(region.size()), 0xFFFD, nullptr, &status);
+    utf16.releaseBuffer(U_SUCCESS(status) ? length : 0);
+    ThrowIfFailed(status, "converting UTF-8 to UTF-16");
+
+    ForEachIcuWord(utf16, *state.word_breaker, [&](std::u16string_view word) {
+        ++tally.word_count;
+        tally.icu_words.Add(std::string_view(reinterpret_cast<const char*>(word.data()),
+                                             word.size() * sizeof(char16_t)));
+    });
+}
+
+// Normalises each distinct word that ICU found and adds its count to the
+// normalised counts.
+void NormalizeIcuWords(FastTally& tally, ThreadState& state) {
+    std::u16string word;
+    tally.icu_words.ForEach([&](std::string_view bytes, std::int64_t count) {
+        word.resize(bytes.size() / sizeof(char16_t));
+        std::memcpy(word.data(), bytes.data(), bytes.size());
+        NormalizeWord(word, state.normalized_utf16, state.normalized_utf8);
+        tally.counts.Add(state.normalized_utf8, count);
+    });
+}
+
+// Returns where the part of the text that ICU segments ends, at or after
+// `from`: the first safe split followed by kMinAsciiRun ASCII bytes or by
+// only ASCII bytes, or the end of the text.
+std::size_t FindIcuRegionEnd(std::string_view text, std::size_t from) {
+    std::size_t split = NextSafeSplit(text, from);
+    while (split < text.size()) {
+        const std::size_t non_ascii = FindNonAscii(text, split);
+        if (non_ascii == text.size() || non_ascii - split >= kMinAsciiRun) {
+            return split;
+        }
+        split = NextSafeSplit(text, non_ascii);
+    }
+    return text.size();
+}
+
+// Counts the words of the text like CountWords. Stretches of ASCII between
+// safe splits go to the hand-written segmenter, and the parts around
+// non-ASCII bytes to ICU. Safe splits are word boundaries for ICU that no
+// rule looks across, so each part is segmented as it is inside the whole
+// text.
+FastTally CountWordsFast(std::string_view text, ThreadState& state) {
+    FastTally tally;
+    icu::UnicodeString region_utf16;
+    std::size_t position = 0;  // always 0 or a safe split
+    while (position < text.size()) {
+        const std::size_t non_ascii = FindNonAscii(text, position);
+        if (non_ascii == text.size()) {
+            tally.word_count += CountAsciiWords(text.substr(position), tally.counts);
+            break;
+        }
+
+        const std::size_t icu_start = LastSafeSplit(text, position, non_ascii);
+        tally.word_count +=
+            CountAsciiWords(text.substr(position, icu_start - position), tally.counts);
+
+        const std::size_t icu_end = FindIcuRegionEnd(text, non_ascii);
+        CountIcuRegion(text.substr(icu_start, icu_end - icu_start), region_utf16, state, tally);
+        position = icu_end;
+    }
+    NormalizeIcuWords(tally, state);
     return tally;
 }
 
@@ -338,14 +453,28 @@ bool RanksBefore(const RankedWord& a, const RankedWord& b) {
     return a.word < b.word;
 }
 
+bool IsCandidate(std::string_view word, const StringSet& stop_words) {
+    return ContainsLetter(word) && !stop_words.contains(word);
+}
+
 std::vector<RankedWord> SelectCandidates(const StringMap<std::int64_t>& counts,
                                          const StringSet& stop_words) {
     std::vector<RankedWord> candidates;
     for (const auto& [word, count] : counts) {
-        if (ContainsLetter(word) && !stop_words.contains(std::string_view(word))) {
+        if (IsCandidate(word, stop_words)) {
             candidates.push_back(RankedWord{word, count});
         }
     }
+    return candidates;
+}
+
+std::vector<RankedWord> SelectCandidates(const WordCounter& counts, const StringSet& stop_words) {
+    std::vector<RankedWord> candidates;
+    counts.ForEach([&](std::string_view word, std::int64_t count) {
+        if (IsCandidate(word, stop_words)) {
+            candidates.push_back(RankedWord{word, count});
+        }
+    });
     return candidates;
 }
 
@@ -406,6 +535,52 @@ std::vector<WordCount> TakeTop(std::vector<RankedWord>& candidates, int top_n) {
     return top;
 }
 
+// Builds the result from the counts: stems the candidates when asked and
+// takes the first top_n. The candidates view words owned by the caller.
+AnalysisResult BuildResult(std::int64_t word_count, std::size_t unique_words,
+                           std::vector<RankedWord> candidates, const AnalysisOptions& options,
+                           std::size_t language, ThreadState& state) {
+    if (options.stem) {
+        candidates = GroupByStem(candidates, LocalStemmer(state, language));
+    }
+
+    AnalysisResult result;
+    result.word_count = word_count;
+    result.unique_words = static_cast<std::int64_t>(unique_words);
+    result.top_words = TakeTop(candidates, options.top_n);
+    return result;
+}
+
+enum class Segmentation {
+    kAsciiFastPath,  // ASCII stretches by hand, the rest by ICU
+    kIcuOnly,        // the whole text by ICU
+};
+
+AnalysisResult AnalyzeWith(std::string_view text, const AnalysisOptions& options,
+                           Segmentation segmentation) {
+    const std::optional<std::size_t> language = FindLanguage(options.language);
+    if (!language) {
+        throw std::invalid_argument("unsupported language \"" + options.language +
+                                    "\": check it with IsSupportedLanguage first");
+    }
+    if (options.top_n < 1) {
+        throw std::invalid_argument("top_n must be at least 1, got " +
+                                    std::to_string(options.top_n));
+    }
+    CheckTextLength(text);
+
+    ThreadState& state = LocalState();
+    const StringSet& stop_words = Languages().stop_words[*language];
+    if (segmentation == Segmentation::kIcuOnly) {
+        const WordTally tally = CountWords(ToUtf16(text), state);
+        return BuildResult(tally.word_count, tally.counts.size(),
+                           SelectCandidates(tally.counts, stop_words), options, *language, state);
+    }
+    const FastTally tally = CountWordsFast(text, state);
+    return BuildResult(tally.word_count, tally.counts.size(),
+                       SelectCandidates(tally.counts, stop_words), options, *language, state);
+}
+
 }  // namespace
 
 std::span<const std::string_view> SupportedLanguages() {
@@ -417,29 +592,11 @@ bool IsSupportedLanguage(std::string_view language) {
 }
 
 AnalysisResult Analyze(std::string_view text, const AnalysisOptions& options) {
-    const std::optional<std::size_t> language = FindLanguage(options.language);
-    if (!language) {
-        throw std::invalid_argument("unsupported language \"" + options.language +
-                                    "\": check it with IsSupportedLanguage first");
-    }
-    if (options.top_n < 1) {
-        throw std::invalid_argument("top_n must be at least 1, got " +
-                                    std::to_string(options.top_n));
-    }
+    return AnalyzeWith(text, options, Segmentation::kAsciiFastPath);
+}
 
-    ThreadState& state = LocalState();
-    const WordTally tally = CountWords(ToUtf16(text), state);
-    std::vector<RankedWord> candidates =
-        SelectCandidates(tally.counts, Languages().stop_words[*language]);
-    if (options.stem) {
-        candidates = GroupByStem(candidates, LocalStemmer(state, *language));
-    }
-
-    AnalysisResult result;
-    result.word_count = tally.word_count;
-    result.unique_words = static_cast<std::int64_t>(tally.counts.size());
-    result.top_words = TakeTop(candidates, options.top_n);
-    return result;
+AnalysisResult AnalyzeWithIcuOnly(std::string_view text, const AnalysisOptions& options) {
+    return AnalyzeWith(text, options, Segmentation::kIcuOnly);
 }
 
 std::string ToJson(const AnalysisResult& result) {
