@@ -2,8 +2,9 @@
 
 JOBS ?= $(shell nproc)
 RUN_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: deps build debug asan run test test-asan bench clean
+.PHONY: deps build debug asan run test test-asan bench bench-report clean
 
 deps:
 	./scripts/install-deps.sh
@@ -30,9 +31,17 @@ test: build
 test-asan: asan
 	ctest --preset asan -j 2
 
+# Measures every scenario (30 to 40 minutes on 2 cores, about 17 GB of
+# temporary disk space) and rewrites bench/results/latest.json,
+# docs/BENCHMARKS.md and docs/benchmarks/*.png. BENCH_ARGS passes flags to
+# bench/run_benchmarks.py (see its --help), for example --skip-10m.
 bench: build
-	@echo "benchmarks: see bench/"
-	./build/release/bench/analysis_bench
+	./scripts/install-bench-deps.sh
+	/usr/bin/python3 bench/run_benchmarks.py $(BENCH_ARGS)
+
+# Renders docs/BENCHMARKS.md again from bench/results/latest.json.
+bench-report:
+	/usr/bin/python3 bench/run_benchmarks.py --report-only
 
 clean:
 	rm -rf build

@@ -8,7 +8,9 @@ through runuser, with the directory owned by that user.
 
 Settings chosen for a test cluster: fsync is off, which keeps every commit
 safe from a crash of PostgreSQL processes (the data still reaches the kernel)
-but not from a crash of the machine.
+but not from a crash of the machine. A cluster created with durable=True
+(the benchmarks use one) runs with fsync and synchronous_commit on, so each
+commit waits for its WAL flush to the disk.
 
 Run as a script with `--watch OWNER_PID BASE_DIR`, this module is the
 watchdog that each cluster starts: when the owning test process dies without
@@ -126,14 +128,16 @@ class PostgresCluster:
     """One PostgreSQL cluster in a temporary directory, started and stopped by PID.
 
     listen is "socket" (a Unix socket in the cluster directory, no TCP) or
-    "tcp" (127.0.0.1 on a free port). Not thread-safe: one test thread
-    drives it.
+    "tcp" (127.0.0.1 on a free port). durable=True turns fsync and
+    synchronous_commit on; the default leaves fsync off. Not thread-safe: one
+    test thread drives it.
     """
 
-    def __init__(self, listen="socket"):
+    def __init__(self, listen="socket", durable=False):
         if listen not in ("socket", "tcp"):
             raise ValueError(f"listen must be 'socket' or 'tcp', not {listen!r}")
         self.listen = listen
+        self.durable = durable
         self.as_system_user = os.geteuid() == 0
         self.base_dir = None
         self.data_dir = None
@@ -312,7 +316,7 @@ class PostgresCluster:
             str(PG_BIN / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
             "-c", f"listen_addresses={listen_addresses}",
             "-c", f"unix_socket_directories={self.socket_dir}",
-            "-c", "fsync=off",
+            *self._durability_settings(),
             "-c", "max_connections=300",
         ])
         if self._log_file is None:
@@ -324,6 +328,11 @@ class PostgresCluster:
             env=_clean_environment(), start_new_session=True,
         )
         self.postmaster_pid = None
+
+    def _durability_settings(self):
+        if self.durable:
+            return ["-c", "fsync=on", "-c", "synchronous_commit=on"]
+        return ["-c", "fsync=off"]
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -1,0 +1,1 @@
+"""Modules of the benchmark driver, bench/run_benchmarks.py."""
