@@ -15,24 +15,4 @@ packages=(
     python3-psycopg2
 )
 
-missing=()
-for package in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$package")
-    fi
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-bench-deps: every package is already installed"
-    exit 0
-fi
-
-sudo_command=()
-if [ "$(id -u)" -ne 0 ]; then
-    sudo_command=(sudo)
-fi
-
-echo "install-bench-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_command[@]}" apt-get update -qq
-"${sudo_command[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+"$(dirname "$0")/apt-install-missing.sh" install-bench-deps "${packages[@]}"

@@ -77,29 +77,46 @@ TEST(GroupCommit, EveryRequestGetsItsOwnOutcome) {
     }
 }
 
+// A commit function whose first call waits until Release(), so that a test
+// can queue requests while a batch is being committed.
+class HeldFirstCommit {
+  public:
+    explicit HeldFirstCommit(CommitLog& log) : log_(log), released_(release_.get_future()) {}
+
+    IntCommit::CommitFunction Function() {
+        return [this](std::span<const int> batch) {
+            if (first_) {
+                first_ = false;
+                started_.set_value();
+                released_.wait();
+            }
+            return Doubling(log_)(batch);
+        };
+    }
+
+    void WaitUntilHeld() { started_.get_future().wait(); }
+    void Release() { release_.set_value(); }
+
+  private:
+    CommitLog& log_;
+    std::promise<void> release_;
+    std::shared_future<void> released_;
+    std::promise<void> started_;
+    bool first_ = true;  // touched by the lane's thread only
+};
+
 TEST(GroupCommit, RequestsQueuedDuringACommitShareTheNext) {
     CommitLog log;
     Outcomes outcomes;
-    std::promise<void> release;
-    std::shared_future<void> released = release.get_future().share();
-    std::promise<void> first_started;
-    bool first = true;
-    IntCommit::CommitFunction blocking = [&](std::span<const int> batch) {
-        if (first) {
-            first = false;
-            first_started.set_value();
-            released.wait();
-        }
-        return Doubling(log)(batch);
-    };
+    HeldFirstCommit held(log);
     {
-        IntCommit commit(blocking, 1, 64);
+        IntCommit commit(held.Function(), 1, 64);
         commit.Enqueue(0, IntCommit::kAnyLane, outcomes.For(0));
-        first_started.get_future().wait();
+        held.WaitUntilHeld();
         for (int i = 1; i <= 10; ++i) {
             commit.Enqueue(i, IntCommit::kAnyLane, outcomes.For(i));
         }
-        release.set_value();
+        held.Release();
     }
 
     ASSERT_EQ(log.batches.size(), 2u);
@@ -110,26 +127,15 @@ TEST(GroupCommit, RequestsQueuedDuringACommitShareTheNext) {
 TEST(GroupCommit, MaxBatchBoundsEachCommit) {
     CommitLog log;
     Outcomes outcomes;
-    std::promise<void> release;
-    std::shared_future<void> released = release.get_future().share();
-    std::promise<void> first_started;
-    bool first = true;
-    IntCommit::CommitFunction blocking = [&](std::span<const int> batch) {
-        if (first) {
-            first = false;
-            first_started.set_value();
-            released.wait();
-        }
-        return Doubling(log)(batch);
-    };
+    HeldFirstCommit held(log);
     {
-        IntCommit commit(blocking, 1, 4);
+        IntCommit commit(held.Function(), 1, 4);
         commit.Enqueue(0, IntCommit::kAnyLane, outcomes.For(0));
-        first_started.get_future().wait();
+        held.WaitUntilHeld();
         for (int i = 1; i <= 10; ++i) {
             commit.Enqueue(i, IntCommit::kAnyLane, outcomes.For(i));
         }
-        release.set_value();
+        held.Release();
     }
 
     ASSERT_EQ(log.batches.size(), 4u);
