@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import threading
+import time
 from urllib.parse import quote
 
 import pytest
@@ -145,8 +146,18 @@ def test_type_filter(server):
     assert {item["task_id"] for item in items} == {task["task_id"] for task in created}
 
 
+def submit_spaced(server, count):
+    """Submits `count` tasks 2 ms apart, so each gets a created_at (in whole
+    milliseconds) of its own."""
+    created = []
+    for index in range(count):
+        created.append(submit(server, f"bounded {index}"))
+        time.sleep(0.002)
+    return created
+
+
 def test_created_bounds_are_exclusive(api_only):
-    created = sorted((submit(api_only, f"bounded {index}") for index in range(10)), key=sort_key)
+    created = sorted(submit_spaced(api_only, 10), key=sort_key)
     # Exclusive bounds are observable only on a task whose created_at differs
     # from both neighbours' values.
     boundary = next(
@@ -157,7 +168,7 @@ def test_created_bounds_are_exclusive(api_only):
         ),
         None,
     )
-    assert boundary is not None, "10 tasks submitted in turn share created_at values"
+    assert boundary is not None, "10 tasks submitted 2 ms apart share created_at values"
     pivot = created[boundary]["created_at"]
     pivot_time = parse_timestamp(pivot)
     after = list_all(api_only, f"created_after={quote(pivot, safe='')}&order=asc")
