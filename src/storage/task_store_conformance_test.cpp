@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <latch>
 #include <map>
 #include <memory>
@@ -1488,6 +1489,52 @@ TEST_P(Batches, CompleteBatchAppliesOnlyCurrentLeases) {
     EXPECT_EQ(done.result_json, R"({"word_count":1})");
     EXPECT_EQ(done.finished_at, kT0 + 20);
     EXPECT_EQ(Fetch(claimed[1].lease.task_id).status, TaskStatus::kProcessing);
+}
+
+TEST_P(Batches, CompleteBatchRacesRenewalWithoutDeadlock) {
+    constexpr int kTasks = 1200;
+    constexpr std::size_t kBatch = 200;
+    for (int i = 0; i < kTasks; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+    const std::vector<ClaimedTask> claimed = ClaimAll("worker-1", kT0 + kTasks, kTasks);
+    ASSERT_EQ(claimed.size(), static_cast<std::size_t>(kTasks));
+    // Newest first, the opposite of the order a renewal meets the rows in.
+    std::vector<Lease> leases;
+    for (auto item = claimed.rbegin(); item != claimed.rend(); ++item) {
+        leases.push_back(item->lease);
+    }
+    std::unique_ptr<TaskStore> renewer = OpenStore();
+    ASSERT_NE(renewer, nullptr);
+
+    std::atomic<bool> done{false};
+    std::vector<Status> renewal_errors;
+    std::thread renewals([&] {
+        for (int round = 0; round < 200 && !done.load(); ++round) {
+            auto renewed = renewer->RenewLeases("worker-1", kT0 + kTasks + round, kLease);
+            if (!renewed.ok()) {
+                renewal_errors.push_back(renewed.status());
+            }
+        }
+    });
+    std::vector<Status> complete_errors;
+    for (std::size_t start = 0; start < leases.size(); start += kBatch) {
+        std::vector<CompleteRequest> requests;
+        for (std::size_t i = start; i < std::min(start + kBatch, leases.size()); ++i) {
+            requests.push_back(CompleteRequest{&leases[i], R"({"word_count":1})"});
+        }
+        for (const auto& outcome : store_->CompleteBatch(requests, kT0 + 2 * kTasks)) {
+            if (!outcome.ok()) {
+                complete_errors.push_back(outcome.status());
+            }
+        }
+    }
+    done = true;
+    renewals.join();
+
+    EXPECT_TRUE(renewal_errors.empty()) << renewal_errors.front().message();
+    EXPECT_TRUE(complete_errors.empty()) << complete_errors.front().message();
+    EXPECT_TRUE(Must(store_->HeldLeases("worker-1"), "HeldLeases").empty());
 }
 
 const Backend kBackends[] = {

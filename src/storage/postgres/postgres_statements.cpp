@@ -151,9 +151,15 @@ const Statement kClaim{
 
 // A renewal is bookkeeping, not a change a client can see, so it leaves
 // updated_at alone.
-const Statement kRenewLeases{"conveyor_renew_leases",
-                             "UPDATE tasks SET lease_expires_at = $2"
-                             " WHERE status = 'PROCESSING' AND lease_owner = $1 RETURNING task_id"};
+// The rows are locked in task_id order, the order in which a batch of
+// completions locks them too, so a renewal and a batch never wait on each
+// other in a cycle (PostgreSQL would abort one of them as a deadlock).
+const Statement kRenewLeases{
+    "conveyor_renew_leases",
+    "UPDATE tasks SET lease_expires_at = $2"
+    " WHERE task_id IN (SELECT task_id FROM tasks"
+    " WHERE status = 'PROCESSING' AND lease_owner = $1 ORDER BY task_id FOR UPDATE)"
+    " AND status = 'PROCESSING' AND lease_owner = $1 RETURNING task_id"};
 
 const Statement kSelectHeldLeases{
     "conveyor_select_held_leases",

@@ -849,16 +849,24 @@ Result<FenceOutcome> PostgresTaskStore::Complete(const Lease& lease, std::string
 std::vector<Result<FenceOutcome>> PostgresTaskStore::CompleteBatch(
     std::span<const CompleteRequest> requests, UnixMillis now) {
     using Outcomes = std::vector<Result<FenceOutcome>>;
+    // Rows are locked in task_id order, as RenewLeases locks them, so that
+    // the two never deadlock. Canonical UUID text sorts as the uuid does.
+    std::vector<std::size_t> order(requests.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        order[i] = i;
+    }
+    std::sort(order.begin(), order.end(), [&requests](std::size_t a, std::size_t b) {
+        return requests[a].lease->task_id < requests[b].lease->task_id;
+    });
     Result<Outcomes> batched = Run([&](Connection& connection) -> Result<Outcomes> {
         Transaction transaction(connection);
         if (Status status = transaction.Begin(); !status.ok()) {
             return status;
         }
-        Outcomes outcomes;
-        outcomes.reserve(requests.size());
-        for (const CompleteRequest& request : requests) {
+        Outcomes outcomes(requests.size(), FenceOutcome::kLost);
+        for (const std::size_t i : order) {
+            const CompleteRequest& request = requests[i];
             if (!postgres::IsCanonicalUuid(request.lease->task_id)) {
-                outcomes.emplace_back(FenceOutcome::kLost);
                 continue;
             }
             Params params = FenceParams(*request.lease);
@@ -868,7 +876,7 @@ std::vector<Result<FenceOutcome>> PostgresTaskStore::CompleteBatch(
             if (!outcome.ok()) {
                 return outcome.status();
             }
-            outcomes.push_back(std::move(outcome));
+            outcomes[i] = std::move(outcome);
         }
         if (Status status = transaction.Commit(); !status.ok()) {
             return status;
