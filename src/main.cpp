@@ -157,10 +157,10 @@ void ApplyRawFlags(const RawFlags& raw, Settings& settings) {
 //   a third of an idle server's memory. One per core made submissions about
 //   a quarter slower through lock contention on a 2-core machine.
 // - Trimming: only beyond 32 MiB of free memory at the top of an arena.
-//   With fewer arenas, each one's top grows and shrinks with every burst,
-//   and at the default threshold (128 KiB) the frees of a submission burst
-//   returned pages with madvise and took them back with page faults: a
-//   quarter of the server's CPU time in a profile.
+//   With fewer arenas, each one's top grows and shrinks with every burst.
+//   At the default threshold (128 KiB), the frees after a submission burst
+//   returned pages with madvise, and page faults took them back. That was
+//   a quarter of the server's CPU time in a perf profile.
 // The MALLOC_ARENA_MAX and MALLOC_TRIM_THRESHOLD_ environment variables
 // still win when set.
 void TuneMalloc() {

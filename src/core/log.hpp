@@ -9,9 +9,9 @@ namespace conveyor::log {
 
 enum class Level { kDebug, kInfo, kWarn, kError };
 
-// One key=value pair of a log line. A text value is only viewed, not
-// copied, so a line that the level filters out costs no allocation; the
-// viewed text must outlive the call, as a temporary argument does.
+// One key=value pair of a log line. A text value is viewed, not copied, so
+// a line that the level filters out costs no allocation. The viewed text
+// must outlive the call, as a temporary argument does.
 struct Field {
     Field(std::string_view k, std::string_view v) : key(k), text(v) {}
     Field(std::string_view k, const char* v) : key(k), text(v) {}

@@ -105,19 +105,23 @@ class HeldFirstCommit {
     bool first_ = true;  // touched by the lane's thread only
 };
 
+// Commits 0 alone, queues 1 to 10 while that commit is held, then lets the
+// lane go on with at most `max_batch` requests per commit.
+void QueueTenDuringFirstCommit(CommitLog& log, Outcomes& outcomes, std::size_t max_batch) {
+    HeldFirstCommit held(log);
+    IntCommit commit(held.Function(), 1, max_batch);
+    commit.Enqueue(0, IntCommit::kAnyLane, outcomes.For(0));
+    held.WaitUntilHeld();
+    for (int i = 1; i <= 10; ++i) {
+        commit.Enqueue(i, IntCommit::kAnyLane, outcomes.For(i));
+    }
+    held.Release();
+}  // the destructor commits the rest before `held` goes
+
 TEST(GroupCommit, RequestsQueuedDuringACommitShareTheNext) {
     CommitLog log;
     Outcomes outcomes;
-    HeldFirstCommit held(log);
-    {
-        IntCommit commit(held.Function(), 1, 64);
-        commit.Enqueue(0, IntCommit::kAnyLane, outcomes.For(0));
-        held.WaitUntilHeld();
-        for (int i = 1; i <= 10; ++i) {
-            commit.Enqueue(i, IntCommit::kAnyLane, outcomes.For(i));
-        }
-        held.Release();
-    }
+    QueueTenDuringFirstCommit(log, outcomes, 64);
 
     ASSERT_EQ(log.batches.size(), 2u);
     EXPECT_EQ(log.batches[0], std::vector<int>{0});
@@ -127,16 +131,7 @@ TEST(GroupCommit, RequestsQueuedDuringACommitShareTheNext) {
 TEST(GroupCommit, MaxBatchBoundsEachCommit) {
     CommitLog log;
     Outcomes outcomes;
-    HeldFirstCommit held(log);
-    {
-        IntCommit commit(held.Function(), 1, 4);
-        commit.Enqueue(0, IntCommit::kAnyLane, outcomes.For(0));
-        held.WaitUntilHeld();
-        for (int i = 1; i <= 10; ++i) {
-            commit.Enqueue(i, IntCommit::kAnyLane, outcomes.For(i));
-        }
-        held.Release();
-    }
+    QueueTenDuringFirstCommit(log, outcomes, 4);
 
     ASSERT_EQ(log.batches.size(), 4u);
     EXPECT_EQ(log.batches[1], (std::vector<int>{1, 2, 3, 4}));

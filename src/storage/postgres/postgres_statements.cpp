@@ -151,9 +151,9 @@ const Statement kClaim{
 
 // A renewal is bookkeeping, not a change a client can see, so it leaves
 // updated_at alone.
-// The rows are locked in task_id order, the order in which a batch of
-// completions locks them too, so a renewal and a batch never wait on each
-// other in a cycle (PostgreSQL would abort one of them as a deadlock).
+// The rows are locked in task_id order, as a batch of completions locks
+// them. So a renewal and a batch cannot deadlock, which PostgreSQL would
+// resolve by aborting one of them.
 const Statement kRenewLeases{
     "conveyor_renew_leases",
     "UPDATE tasks SET lease_expires_at = $2"

@@ -849,8 +849,8 @@ Result<FenceOutcome> PostgresTaskStore::Complete(const Lease& lease, std::string
 std::vector<Result<FenceOutcome>> PostgresTaskStore::CompleteBatch(
     std::span<const CompleteRequest> requests, UnixMillis now) {
     using Outcomes = std::vector<Result<FenceOutcome>>;
-    // Rows are locked in task_id order, as RenewLeases locks them, so that
-    // the two never deadlock. Canonical UUID text sorts as the uuid does.
+    // Rows are locked in task_id order, as RenewLeases locks them, so the
+    // two cannot deadlock. Canonical UUID text sorts as the uuid type does.
     std::vector<std::size_t> order(requests.size());
     for (std::size_t i = 0; i < order.size(); ++i) {
         order[i] = i;

@@ -235,7 +235,7 @@ Status Connection::ApplySettings(const ConnectionOptions& options) {
     }
     // The page cache grows only as pages are used. The default of 2 MiB is
     // smaller than the indexes that every insert touches once the table
-    // holds a few hundred thousand tasks.
+    // contains a few hundred thousand tasks.
     if (Status status =
             Execute(options.read_only ? "PRAGMA cache_size = -8192" : "PRAGMA cache_size = -32768");
         !status.ok()) {
