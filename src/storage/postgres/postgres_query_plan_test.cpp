@@ -183,16 +183,23 @@ TEST_F(PostgresQueryPlanTest, FixedStatementsUseTheirIndexes) {
          {"tasks_claim", "task_texts_pkey"},
          true},
         {"select expired", postgres::kSelectExpired.sql, {now, "100"}, {"tasks_lease_expiry"}},
-        // The reaper's writes find their rows among the expired leases or by
-        // primary key, whichever the planner estimates cheaper.
+        // The reaper's writes find their rows among the expired leases, by
+        // primary key or by (owner, task_id), whichever the planner
+        // estimates cheaper.
         {"reap requeue",
          postgres::kReapRequeue.sql,
          {now, "'m'", ids, "'{w}'", "'{1}'", Literal("{" + now + "}")},
-         {"tasks_lease_expiry|tasks_pkey"}},
+         {"tasks_lease_expiry|tasks_pkey|tasks_lease_owner"}},
         {"reap fail",
          postgres::kReapFail.sql,
          {now, "'m'", ids, "'{w}'", "'{1}'"},
-         {"tasks_lease_expiry|tasks_pkey"}},
+         {"tasks_lease_expiry|tasks_pkey|tasks_lease_owner"}},
+        // Rows are locked in task_id order, so a sort of the owner's rows is expected.
+        {"lock held leases",
+         postgres::kLockHeldLeases.sql,
+         {"'worker-1'"},
+         {"tasks_lease_owner"},
+         true},
         {"renew leases", postgres::kRenewLeases.sql, {"'worker-1'", now}, {"tasks_lease_owner"}},
         {"held leases", postgres::kSelectHeldLeases.sql, {"'worker-1'"}, {"tasks_lease_owner"}},
         {"get", postgres::kSelectTask.sql, {id, "'tenant-1'"}, {"tasks_pkey"}},
@@ -308,6 +315,50 @@ TEST_F(PostgresQueryPlanTest, ListPagesAreIndexRangeScans) {
                        {index},
                        false,
                        false});
+    }
+}
+
+// Statistics gathered while almost nothing ran, then 30,000 claims at once:
+// a write to one task must still read one index entry. The planner once
+// filtered every lease per completion through the lease expiry index, which
+// the statistics showed as empty.
+TEST_F(PostgresQueryPlanTest, OneTaskWritesSurviveStaleStatistics) {
+    const std::string t0 = std::to_string(kT0);
+    const Result<postgres::QueryResult> claimed = Sql().ExecuteScript(
+        "ALTER TABLE tasks SET (autovacuum_enabled = off);"
+        "UPDATE tasks SET status = 'FAILED', lease_owner = NULL, lease_expires_at = NULL,"
+        " finished_at = " + t0 + " WHERE status = 'PROCESSING';"
+        "UPDATE tasks SET status = 'COMPLETED' WHERE status IN ('FAILED', 'CANCELLED');"
+        "ANALYZE tasks;"
+        "UPDATE tasks SET status = 'PROCESSING', lease_owner = 'worker-1', attempts = 1,"
+        " lease_expires_at = " + t0 + " + 60000, finished_at = NULL"
+        " WHERE task_id IN (SELECT task_id FROM tasks ORDER BY created_at LIMIT 30000);"
+        "UPDATE tasks SET status = 'FAILED' WHERE task_id IN (SELECT task_id FROM tasks"
+        " WHERE status = 'COMPLETED' ORDER BY created_at LIMIT 5000)");
+    ASSERT_TRUE(claimed.ok()) << claimed.status().message();
+    const std::string id =
+        Literal(SqlValue("SELECT task_id FROM tasks WHERE status = 'PROCESSING' LIMIT 1"));
+    const std::string failed =
+        Literal(SqlValue("SELECT task_id FROM tasks WHERE status = 'FAILED' LIMIT 1"));
+    const std::string now = std::to_string(kT0 + 20'000);
+    const std::string owner = "'worker-1'";
+    const std::vector<std::string> fence = {"tasks_pkey|tasks_lease_owner"};
+    const std::vector<PlanCase> cases = {
+        {"complete", postgres::kComplete.sql, {id, owner, "1", "'{}'", now}, fence, false, true,
+         "task_id = "},
+        {"fail retry", postgres::kFailRetry.sql, {id, owner, "1", "'c'", "'m'", now, now}, fence,
+         false, true, "task_id = "},
+        {"fail final", postgres::kFailFinal.sql, {id, owner, "1", "'c'", "'m'", now}, fence, false,
+         true, "task_id = "},
+        {"hand back", postgres::kHandBack.sql, {id, owner, "1", now}, fence, false, true,
+         "task_id = "},
+        {"redrive", postgres::kRedrive.sql, {failed, "'tenant-1'", now}, {"tasks_pkey"}, false,
+         true, "task_id = "},
+        {"cancel", postgres::kCancel.sql, {id, "'tenant-1'", now}, {"tasks_pkey"}, false, true,
+         "task_id = "},
+    };
+    for (const PlanCase& plan_case : cases) {
+        Check(plan_case);
     }
 }
 

@@ -61,6 +61,8 @@ extern const Statement kRedrive;
 // $1 owner, $2 lease expiry, $3 now, $4 limit. Returns the task columns,
 // then the text, in claim order.
 extern const Statement kClaim;
+// $1 owner. Locks the owner's leased rows in task_id order; returns their count.
+extern const Statement kLockHeldLeases;
 // $1 owner, $2 lease expiry. Returns task_id.
 extern const Statement kRenewLeases;
 // $1 owner. Returns task_id.

@@ -804,9 +804,25 @@ Result<std::vector<ClaimedTask>> PostgresTaskStore::Claim(std::string_view owner
 
 Result<std::vector<std::string>> PostgresTaskStore::RenewLeases(std::string_view owner,
                                                                 UnixMillis now, Millis lease) {
-    return Run([&](Connection& connection) {
-        return ReadIds(connection.Execute(postgres::kRenewLeases,
-                                          Params().Text(owner).Int64(now + lease.count())));
+    return Run([&](Connection& connection) -> Result<std::vector<std::string>> {
+        Transaction transaction(connection);
+        if (Status status = transaction.Begin(); !status.ok()) {
+            return status;
+        }
+        if (Result<QueryResult> locked =
+                connection.Execute(postgres::kLockHeldLeases, Params().Text(owner));
+            !locked.ok()) {
+            return locked.status();
+        }
+        Result<std::vector<std::string>> renewed = ReadIds(
+            connection.Execute(postgres::kRenewLeases, Params().Text(owner).Int64(now + lease.count())));
+        if (!renewed.ok()) {
+            return renewed;
+        }
+        if (Status status = transaction.Commit(); !status.ok()) {
+            return status;
+        }
+        return renewed;
     });
 }
 
