@@ -826,6 +826,9 @@ struct CostGrowthOptions {
     std::string database;
     std::int64_t tasks = 0;
     int samples = 1000;
+    // Timed Gets and List pages, or `samples` when 0. Many reads with few
+    // writes give a profiler enough samples of the read path.
+    int read_samples = 0;
 };
 
 // Untimed calls before each measured operation. They prepare statements on
@@ -989,19 +992,20 @@ boost::json::object RunCostGrowth(const CostGrowthOptions& options) {
     // Separate ids for the two Get measurements, so that the second does
     // not find the pages of the first in the cache.
     const int samples = options.samples;
-    const std::vector<std::string> ids = SampleTaskIds(*table, 2 * (kWarmupCalls + samples));
-    const std::vector<std::string> get_ids(ids.begin(), ids.begin() + kWarmupCalls + samples);
-    const std::vector<std::string> get_text_ids(ids.begin() + kWarmupCalls + samples, ids.end());
+    const int reads = options.read_samples > 0 ? options.read_samples : samples;
+    const std::vector<std::string> ids = SampleTaskIds(*table, 2 * (kWarmupCalls + reads));
+    const std::vector<std::string> get_ids(ids.begin(), ids.begin() + kWarmupCalls + reads);
+    const std::vector<std::string> get_text_ids(ids.begin() + kWarmupCalls + reads, ids.end());
 
     boost::json::object latency;
-    latency["get"] = SummarizeLatencies(TimeGets(*store, get_ids, samples, false));
-    latency["get_with_text"] = SummarizeLatencies(TimeGets(*store, get_text_ids, samples, true));
-    latency["list_first_page"] = SummarizeLatencies(TimeLists(*store, samples, std::nullopt));
+    latency["get"] = SummarizeLatencies(TimeGets(*store, get_ids, reads, false));
+    latency["get_with_text"] = SummarizeLatencies(TimeGets(*store, get_text_ids, reads, true));
+    latency["list_first_page"] = SummarizeLatencies(TimeLists(*store, reads, std::nullopt));
 
     const auto deep_rows =
         static_cast<int>(std::clamp<std::int64_t>(tasks - kListPageRows, 0, kDeepListRows));
     const std::optional<conveyor::ListPosition> deep_position = FindListPosition(*store, deep_rows);
-    latency["list_deep_page"] = SummarizeLatencies(TimeLists(*store, samples, deep_position));
+    latency["list_deep_page"] = SummarizeLatencies(TimeLists(*store, reads, deep_position));
 
     // The creates also keep PENDING tasks available for the claims that
     // follow, however small the table.
@@ -1027,6 +1031,7 @@ boost::json::object RunCostGrowth(const CostGrowthOptions& options) {
     report["fill"] = std::move(fill);
     report["database_bytes"] = table->DatabaseBytes();
     report["samples"] = samples;
+    report["read_samples"] = reads;
     report["list_page_rows"] = kListPageRows;
     report["list_deep_rows"] = deep_rows;
     report["latency_us"] = std::move(latency);
@@ -1083,6 +1088,11 @@ int main(int argc, char** argv) {
     growth_command->add_option("--samples", growth.samples, "Timed calls of each operation")
         ->check(CLI::Range(1, 1'000'000))
         ->capture_default_str();
+    growth_command
+        ->add_option("--read-samples", growth.read_samples,
+                     "Timed Gets and List pages, when they should differ from --samples (for "
+                     "example many reads under a profiler)")
+        ->check(CLI::Range(1, 1'000'000));
 
     CLI11_PARSE(app, argc, argv);
 
