@@ -270,6 +270,10 @@ asio::awaitable<void> HttpServer::WaitForIdle(Millis timeout) {
 
 namespace {
 
+// Bytes read from a connection before the parser sees them: the start of a
+// request, which may hold all of it.
+constexpr std::size_t kFirstReadBytes = 16 * 1024;
+
 // Reads one request, sends its response, and returns whether the connection
 // stays open for another.
 asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_stream& stream,
@@ -283,19 +287,28 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
     // here: Beast 1.81's own header limit misses empty header lines such as
     // "X:", which would otherwise let one request grow memory without bound.
     // The idle timeout applies until the first byte, the request timeout
-    // after it.
+    // after it. Beast's read_some returns only once the whole header has
+    // arrived, so the first bytes are read here, without the parser: a
+    // client that sends its header a byte at a time then meets the request
+    // timeout rather than the idle one.
+    if (buffer.size() == 0) {
+        stream.expires_after(limits.idle_timeout);
+        const auto first = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes),
+                                                           asio::as_tuple(asio::use_awaitable));
+        if (std::get<0>(first)) {
+            co_return false;
+        }
+        buffer.commit(std::get<1>(first));
+    }
+    stream.expires_after(limits.request_timeout);
     beast::error_code header_error;
     std::size_t header_bytes = 0;
-    stream.expires_after(limits.idle_timeout);
     while (!parser.is_header_done()) {
         const auto piece = co_await beast_http::async_read_some(
             stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
         header_error = std::get<0>(piece);
         if (header_error) {
             break;
-        }
-        if (header_bytes == 0) {
-            stream.expires_after(limits.request_timeout);
         }
         header_bytes += std::get<1>(piece);
         if (header_bytes > limits.max_header_bytes) {
