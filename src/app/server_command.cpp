@@ -239,7 +239,7 @@ void LogAccessSettings(const Settings& settings, const std::optional<ApiKeySet>&
                    {"keys", api_keys->KeyCount()},
                    {"tenants", api_keys->TenantCount()}});
         if (api_keys->KeyCount() == 0) {
-            log::Warn("http", "the API keys file holds no keys; every /v1 request gets 401",
+            log::Warn("http", "the API keys file contains no keys; every /v1 request gets 401",
                       {{"api_keys_file", *settings.api_keys_file}});
         }
     } else {

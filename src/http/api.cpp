@@ -28,7 +28,7 @@ constexpr int kDefaultListLimit = 20;
 constexpr double kMaxWaitSeconds = 60;
 constexpr int kIdCollisionRetries = 3;
 constexpr std::string_view kUnavailableRetryAfter = "1";
-// The pending count is refreshed every second, so a refused submission may
+// The pending count is refreshed every second, so a rejected submission may
 // succeed a second later.
 constexpr std::string_view kPendingRetryAfter = "1";
 

@@ -22,7 +22,7 @@ namespace conveyor::http {
 // submissions to it. So the bound can be passed by the submissions that
 // other processes admit within one interval, and by those admitted while a
 // count is running; and a tenant whose tasks were claimed or cancelled can
-// be refused until the next count. Thread-safe.
+// be rejected until the next count. Thread-safe.
 class PendingLimit {
   public:
     PendingLimit(TaskStore& store, boost::asio::thread_pool& db_pool, std::int64_t max_pending,

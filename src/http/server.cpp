@@ -270,8 +270,8 @@ asio::awaitable<void> HttpServer::WaitForIdle(Millis timeout) {
 
 namespace {
 
-// Bytes read from a connection before the parser sees them: the start of a
-// request, which may hold all of it.
+// Bytes read from a connection before the parser reads them: the start of a
+// request, which may contain all of it.
 constexpr std::size_t kFirstReadBytes = 16 * 1024;
 
 // Reads one request, sends its response, and returns whether the connection
@@ -288,7 +288,7 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
     // "X:", which would otherwise let one request grow memory without bound.
     // The idle timeout applies until the first byte, the request timeout
     // after it. Beast's read_some returns only once the whole header has
-    // arrived, so the first bytes are read here, without the parser: a
+    // arrived, so the first bytes are read here, without the parser. A
     // client that sends its header a byte at a time then meets the request
     // timeout rather than the idle one.
     if (buffer.size() == 0) {
