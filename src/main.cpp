@@ -1,4 +1,4 @@
-// The conveyor program: server commands (serve, api, worker, migrate) and
+// The conveyor program: server commands (serve, api, worker, migrate),
 // client commands (submit, get, list, cancel, retry) and `keys add`.
 
 #include <malloc.h>
@@ -102,7 +102,7 @@ void AddLimitFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
         ->capture_default_str();
     command
         .add_option("--idle-timeout", raw.idle_timeout,
-                    "Time a kept-alive connection may wait for its next request")
+                    "Time a connection may wait for the first byte of its next request")
         ->envname(env("IDLE_TIMEOUT"))
         ->check(CheckPositiveDuration)
         ->capture_default_str();
