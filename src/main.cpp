@@ -1,5 +1,5 @@
-// The conveyor program: server commands (serve, api, worker, migrate) and
-// client commands (submit, get, list, cancel, retry).
+// The conveyor program: server commands (serve, api, worker, migrate),
+// client commands (submit, get, list, cancel, retry) and `keys add`.
 
 #include <malloc.h>
 
@@ -9,10 +9,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "app/server_command.hpp"
 #include "cli/client_commands.hpp"
+#include "cli/keys_command.hpp"
 #include "core/duration.hpp"
 #include "core/log.hpp"
 #include "core/settings.hpp"
@@ -34,6 +36,8 @@ struct RawFlags {
     std::string task_timeout = "5m";
     std::string shutdown_grace = "30s";
     std::string retention = "168h";
+    std::string request_timeout = "30s";
+    std::string idle_timeout = "60s";
 };
 
 std::string CheckDuration(const std::string& text) {
@@ -50,10 +54,58 @@ std::string CheckRetention(const std::string& text) {
     return *retention >= Millis{24 * 3'600'000} ? "" : "must be at least 24h";
 }
 
+std::string CheckPositiveDuration(const std::string& text) {
+    const auto duration = conveyor::ParseDuration(text);
+    if (!duration) {
+        return "expected a duration such as 250ms, 5s or 2m";
+    }
+    return duration->count() > 0 ? "" : "must be longer than 0";
+}
+
 std::string CheckDurationRange(const std::string& text) {
     return conveyor::ParseDurationRange(text)
                ? ""
                : "expected a duration or a range MIN..MAX such as 5s..10s, with MIN <= MAX";
+}
+
+void AddLimitFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
+    auto env = [](const char* flag) { return std::string("CONVEYOR_") + flag; };
+    command
+        .add_option("--rate-limit", settings.rate_limit,
+                    "Requests per second of each tenant, fractions allowed; 0 turns it off "
+                    "(default: 1000 with --api-keys-file, off without)")
+        ->envname(env("RATE_LIMIT"))
+        ->check(CLI::NonNegativeNumber);
+    command
+        .add_option("--rate-burst", settings.rate_burst,
+                    "Requests a tenant may send at once before --rate-limit paces it "
+                    "(default: twice --rate-limit)")
+        ->envname(env("RATE_BURST"))
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000'000}));
+    command
+        .add_option("--max-pending", settings.max_pending,
+                    "PENDING tasks of each tenant; 0 turns it off "
+                    "(default: 100000 with --api-keys-file, off without)")
+        ->envname(env("MAX_PENDING"))
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000}));
+    command
+        .add_option("--max-connections", settings.max_connections,
+                    "Open HTTP connections; at the cap, new ones wait until one closes")
+        ->envname(env("MAX_CONNECTIONS"))
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}))
+        ->capture_default_str();
+    command
+        .add_option("--request-timeout", raw.request_timeout,
+                    "Time to read one request from its first byte, and to write one response")
+        ->envname(env("REQUEST_TIMEOUT"))
+        ->check(CheckPositiveDuration)
+        ->capture_default_str();
+    command
+        .add_option("--idle-timeout", raw.idle_timeout,
+                    "Time a connection may wait for the first byte of its next request")
+        ->envname(env("IDLE_TIMEOUT"))
+        ->check(CheckPositiveDuration)
+        ->capture_default_str();
 }
 
 void AddServerFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
@@ -139,6 +191,7 @@ void AddServerFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
         .add_flag("--poll-only", settings.poll_only,
                   "Never LISTEN for changes; poll instead (for transaction-pooling proxies)")
         ->envname(env("POLL_ONLY"));
+    AddLimitFlags(command, settings, raw);
 }
 
 void ApplyRawFlags(const RawFlags& raw, Settings& settings) {
@@ -149,6 +202,8 @@ void ApplyRawFlags(const RawFlags& raw, Settings& settings) {
     settings.task_timeout = *conveyor::ParseDuration(raw.task_timeout);
     settings.shutdown_grace = *conveyor::ParseDuration(raw.shutdown_grace);
     settings.retention = *conveyor::ParseDuration(raw.retention);
+    settings.request_timeout = *conveyor::ParseDuration(raw.request_timeout);
+    settings.idle_timeout = *conveyor::ParseDuration(raw.idle_timeout);
 }
 
 // Tunes glibc's malloc for a server with many threads.
@@ -180,11 +235,16 @@ int main(int argc, char** argv) {
     if (argc >= 2 && conveyor::cli::IsClientCommand(argv[1])) {
         return conveyor::cli::RunClientCommand(argc, argv);
     }
+    if (argc >= 2 && std::string_view(argv[1]) == "keys") {
+        return conveyor::cli::RunKeysCommand(argc, argv);
+    }
 
     CLI::App app{"Conveyor: an asynchronous task-processing service."};
     app.footer(
         "Client commands, which speak HTTP to a running server:\n"
-        "  submit, get, list, cancel, retry   (conveyor COMMAND --help for each)");
+        "  submit, get, list, cancel, retry   (conveyor COMMAND --help for each)\n"
+        "API keys:\n"
+        "  keys add --tenant NAME --api-keys-file PATH   (conveyor keys --help)");
     app.require_subcommand(1);
 
     struct CommandInfo {
@@ -225,13 +285,6 @@ int main(int argc, char** argv) {
         ApplyRawFlags(raw[i], chosen);
         if (!conveyor::log::Init(chosen.log_format, chosen.log_level)) {
             std::cerr << "conveyor: invalid --log-format or --log-level\n";
-            return kUsageError;
-        }
-        if (chosen.api_keys_file) {
-            // NOTE: API keys and tenants are not built yet; starting without
-            // the authentication the operator asked for would expose every
-            // task.
-            conveyor::log::Error("main", "--api-keys-file is not supported by this build");
             return kUsageError;
         }
         return conveyor::RunServerCommand(commands[i].mode, chosen);

@@ -1,5 +1,7 @@
 #include "app/server_command.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -11,12 +13,17 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
+#include <cmath>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "core/api_keys.hpp"
 #include "core/log.hpp"
+#include "core/rate_limiter.hpp"
 #include "http/api.hpp"
+#include "http/pending_limit.hpp"
 #include "http/server.hpp"
 #include "http/task_watcher.hpp"
 #include "storage/task_store.hpp"
@@ -44,6 +51,12 @@ constexpr Millis kStartupWait{60'000};
 // Room in a request body for the JSON around the text: every byte of text
 // may take up to six bytes when escaped (\u0000).
 constexpr std::uint64_t kEnvelopeBytes = 64 * 1024;
+// How long a tenant's count of PENDING tasks is reused before it is read
+// again from the database.
+constexpr Millis kPendingRefresh{1000};
+// Descriptors kept free beside the HTTP connections: the listening socket,
+// database files and connections, and the change feed.
+constexpr rlim_t kReservedDescriptors = 256;
 
 std::string_view ModeName(ServerMode mode) {
     switch (mode) {
@@ -163,6 +176,84 @@ std::string RedactDatabaseUrl(std::string_view database) {
     return std::string(url.buffer());
 }
 
+// The limits of the HTTP API after defaults: a negative rate limit or
+// pending bound applies its default only with API keys.
+struct ApiLimits {
+    double rate_limit = 0;  // 0: off
+    std::int64_t rate_burst = 1;
+    std::int64_t max_pending = 0;  // 0: off
+};
+
+ApiLimits ResolveApiLimits(const Settings& settings, bool authenticated) {
+    ApiLimits limits;
+    limits.rate_limit = settings.rate_limit >= 0 ? settings.rate_limit
+                        : authenticated          ? kDefaultRateLimit
+                                                 : 0;
+    limits.rate_burst = settings.rate_burst > 0
+                            ? settings.rate_burst
+                            : std::max<std::int64_t>(
+                                  1, static_cast<std::int64_t>(std::ceil(2 * limits.rate_limit)));
+    limits.max_pending = settings.max_pending >= 0 ? settings.max_pending
+                         : authenticated           ? kDefaultMaxPending
+                                                   : 0;
+    return limits;
+}
+
+// Raises the soft limit on open files, up to the hard limit, so that
+// `max_connections` fit beside kReservedDescriptors. Returns the number of
+// connections that fit, which is lower than asked when the hard limit is.
+std::size_t FitConnectionsToFileLimit(std::size_t max_connections) {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return max_connections;
+    }
+    const rlim_t wanted = static_cast<rlim_t>(max_connections) + kReservedDescriptors;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+        rlimit raised = limit;
+        raised.rlim_cur =
+            limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit = raised;
+        }
+    }
+    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) {
+        return max_connections;
+    }
+    const std::size_t fitting =
+        limit.rlim_cur > kReservedDescriptors * 2
+            ? static_cast<std::size_t>(limit.rlim_cur - kReservedDescriptors)
+            : static_cast<std::size_t>(limit.rlim_cur / 2);
+    log::Warn("http", "the open-file limit is below --max-connections; lowering the cap",
+              {{"max_connections", max_connections},
+               {"open_file_limit", static_cast<std::int64_t>(limit.rlim_cur)},
+               {"effective_max_connections", fitting}});
+    return std::max<std::size_t>(1, fitting);
+}
+
+// Logs whether authentication is on and which limits apply.
+void LogAccessSettings(const Settings& settings, const std::optional<ApiKeySet>& api_keys,
+                       const ApiLimits& limits, std::size_t max_connections) {
+    if (api_keys) {
+        log::Info("http", "authentication is on: every /v1 request needs an API key",
+                  {{"api_keys_file", *settings.api_keys_file},
+                   {"keys", api_keys->KeyCount()},
+                   {"tenants", api_keys->TenantCount()}});
+        if (api_keys->KeyCount() == 0) {
+            log::Warn("http", "the API keys file contains no keys; every /v1 request gets 401",
+                      {{"api_keys_file", *settings.api_keys_file}});
+        }
+    } else {
+        log::Info("http", "authentication is off: every client is accepted as one tenant");
+    }
+    log::Info("http", "limits",
+              {{"rate_limit", limits.rate_limit},
+               {"rate_burst", limits.rate_burst},
+               {"max_pending", limits.max_pending},
+               {"max_connections", max_connections},
+               {"request_timeout_ms", static_cast<std::int64_t>(settings.request_timeout.count())},
+               {"idle_timeout_ms", static_cast<std::int64_t>(settings.idle_timeout.count())}});
+}
+
 // Applies migrations, waiting out a database that cannot be reached yet
 // (a process that starts while its database restarts, or before it is up)
 // for up to kStartupWait.
@@ -186,6 +277,18 @@ Status MigrateWhenReachable(TaskStore& store) {
 }  // namespace
 
 int RunServerCommand(ServerMode mode, const Settings& settings) {
+    const bool serves_http = mode == ServerMode::kServe || mode == ServerMode::kApi;
+    std::optional<ApiKeySet> api_keys;
+    if (serves_http && settings.api_keys_file) {
+        Result<ApiKeySet> loaded = ApiKeySet::Load(*settings.api_keys_file);
+        if (!loaded.ok()) {
+            log::Error("main", "cannot load the file named by --api-keys-file",
+                       {{"error", loaded.status().message()}});
+            return 1;
+        }
+        api_keys = std::move(*loaded);
+    }
+
     auto opened = OpenTaskStore(settings.database);
     if (!opened.ok()) {
         log::Error("main", "cannot open the database named by --database",
@@ -247,8 +350,22 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     limits.max_text_bytes = settings.max_text_bytes;
     limits.default_max_attempts = settings.max_attempts;
     limits.fault_injection = settings.enable_fault_injection;
+    const ApiLimits api_limits = ResolveApiLimits(settings, api_keys.has_value());
+    std::optional<RateLimiter> rate_limiter;
+    std::optional<http::PendingLimit> pending_limit;
+    http::ApiGuards guards;
+    guards.api_keys = api_keys ? &*api_keys : nullptr;
+    if (api_limits.rate_limit > 0) {
+        guards.rate_limiter = &rate_limiter.emplace(api_limits.rate_limit, api_limits.rate_burst);
+    }
+    if (api_limits.max_pending > 0) {
+        guards.pending_limit =
+            &pending_limit.emplace(*store, db_pool, api_limits.max_pending, kPendingRefresh);
+        guards.max_pending = api_limits.max_pending;
+    }
     const std::unique_ptr<CreateCommit> create_commit = MakeCreateCommit(*store);
-    http::Api api(*store, *create_commit, db_pool, watcher, *cursor_key, limits, std::move(hooks));
+    http::Api api(*store, *create_commit, db_pool, watcher, *cursor_key, limits, std::move(hooks),
+                  guards);
 
     std::unique_ptr<http::HttpServer> server;
 
@@ -281,7 +398,11 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     http::ServerLimits server_limits;
     server_limits.max_body_bytes =
         static_cast<std::uint64_t>(settings.max_text_bytes) * 6 + kEnvelopeBytes;
-    if (mode == ServerMode::kServe || mode == ServerMode::kApi) {
+    server_limits.request_timeout = settings.request_timeout;
+    server_limits.idle_timeout = settings.idle_timeout;
+    if (serves_http) {
+        server_limits.max_connections =
+            FitConnectionsToFileLimit(static_cast<std::size_t>(settings.max_connections));
         server = std::make_unique<http::HttpServer>(io.get_executor(), api, server_limits);
         auto bound = server->Listen(settings.listen);
         if (!bound.ok()) {
@@ -294,7 +415,7 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
                   {{"address", server->BoundHost()},
                    {"port", static_cast<int>(server->BoundPort())},
                    {"mode", ModeName(mode)}});
-        log::Info("http", "authentication is off: every client is accepted as one tenant");
+        LogAccessSettings(settings, api_keys, api_limits, server_limits.max_connections);
     }
     if (workers) {
         workers->Start();

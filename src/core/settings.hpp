@@ -29,6 +29,19 @@ struct Settings {
     std::string log_level = "info";
     Millis retention{7 * 24 * 3'600'000};  // finished tasks are deleted after this
     bool poll_only = false;  // never LISTEN; find work and finished tasks by polling
+    // Limits of the HTTP API. A negative rate_limit or max_pending takes the
+    // default, which applies only with api_keys_file; 0 turns either off.
+    double rate_limit = -1;         // requests per second of each tenant
+    std::int64_t rate_burst = 0;    // requests a tenant may send at once; 0: twice rate_limit
+    std::int64_t max_pending = -1;  // PENDING tasks of each tenant
+    std::int64_t max_connections = 10'000;
+    Millis request_timeout{30'000};
+    Millis idle_timeout{60'000};
 };
+
+// The defaults that apply with --api-keys-file when --rate-limit and
+// --max-pending are not given.
+inline constexpr double kDefaultRateLimit = 1000;
+inline constexpr std::int64_t kDefaultMaxPending = 100'000;
 
 }  // namespace conveyor

@@ -28,6 +28,9 @@ constexpr int kDefaultListLimit = 20;
 constexpr double kMaxWaitSeconds = 60;
 constexpr int kIdCollisionRetries = 3;
 constexpr std::string_view kUnavailableRetryAfter = "1";
+// The pending count is refreshed every second, so a rejected submission may
+// succeed a second later.
+constexpr std::string_view kPendingRetryAfter = "1";
 
 // The tenant of every request while authentication is off.
 constexpr std::string_view kDefaultTenant = "";
@@ -96,6 +99,45 @@ std::optional<int> ParseInteger(std::string_view text) {
     return value;
 }
 
+// Returns whether a path is under /v1, where authentication and limits
+// apply. The operations routes (/healthz, /readyz) stay open.
+bool IsApiPath(std::string_view path) {
+    return path == "/v1" || path.starts_with("/v1/");
+}
+
+// Returns the token of an "Authorization: Bearer TOKEN" value, with the
+// scheme in any case (RFC 9110, section 11.1), or nullopt for any other
+// value.
+std::optional<std::string_view> BearerToken(std::string_view value) {
+    constexpr std::string_view kScheme = "bearer";
+    if (value.size() <= kScheme.size() ||
+        !boost::beast::iequals(value.substr(0, kScheme.size()), kScheme) ||
+        value[kScheme.size()] != ' ') {
+        return std::nullopt;
+    }
+    std::string_view token = value.substr(kScheme.size());
+    while (!token.empty() && token.front() == ' ') {
+        token.remove_prefix(1);
+    }
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+        token.remove_suffix(1);
+    }
+    if (token.empty() || token.find_first_of(" \t,") != std::string_view::npos) {
+        return std::nullopt;
+    }
+    return token;
+}
+
+// A 401 with the challenge of RFC 6750: error="invalid_token" only when a
+// key was sent.
+Response MakeUnauthorized(std::string detail, bool key_sent, const Request& request) {
+    Response response = MakeProblem(ErrorCode::kUnauthorized, std::move(detail), request);
+    response.set(beast_http::field::www_authenticate,
+                 key_sent ? R"(Bearer realm="conveyor", error="invalid_token")"
+                          : R"(Bearer realm="conveyor")");
+    return response;
+}
+
 std::string RetryAfterSeconds(const Task& task, UnixMillis now) {
     if (task.status == TaskStatus::kPending && task.next_attempt_at &&
         *task.next_attempt_at > now) {
@@ -124,14 +166,16 @@ struct Api::Context {
 };
 
 Api::Api(TaskStore& store, CreateCommit& create_commit, asio::thread_pool& db_pool,
-         TaskWatcher& watcher, std::string cursor_key, SubmissionLimits limits, ApiHooks hooks)
+         TaskWatcher& watcher, std::string cursor_key, SubmissionLimits limits, ApiHooks hooks,
+         ApiGuards guards)
     : store_(store),
       create_commit_(create_commit),
       db_pool_(db_pool),
       watcher_(watcher),
       cursor_key_(std::move(cursor_key)),
       limits_(limits),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)),
+      guards_(guards) {}
 
 asio::awaitable<Response> Api::Handle(const Request& request, std::string_view request_id) {
     Context context{request, request_id, {}, {}, std::string(kDefaultTenant)};
@@ -159,6 +203,11 @@ asio::awaitable<Response> Api::Route(Context& context) {
         }
         co_return MakeProblem(ErrorCode::kNotFound, "The request target is not a valid path.",
                               request);
+    }
+    if (IsApiPath(target->encoded_path())) {
+        if (std::optional<Response> rejected = Guard(context)) {
+            co_return std::move(*rejected);
+        }
     }
     context.match = MatchRoute(target->encoded_path());
     if (context.match.route == Route::kNone) {
@@ -211,6 +260,42 @@ asio::awaitable<Response> Api::Route(Context& context) {
     co_return MakeProblem(ErrorCode::kNotFound, "No such route.", request);
 }
 
+std::optional<Response> Api::Guard(Context& context) {
+    const Request& request = context.request;
+    if (guards_.api_keys != nullptr) {
+        const auto header = request.find(beast_http::field::authorization);
+        if (header == request.end()) {
+            return MakeUnauthorized("Send an API key as Authorization: Bearer KEY.", false,
+                                    request);
+        }
+        if (request.count(beast_http::field::authorization) > 1) {
+            return MakeUnauthorized("Send one Authorization header.", true, request);
+        }
+        const std::optional<std::string_view> key = BearerToken(header->value());
+        if (!key) {
+            return MakeUnauthorized("The Authorization header must read Bearer KEY.", true,
+                                    request);
+        }
+        const std::optional<std::string_view> tenant = guards_.api_keys->Authenticate(*key);
+        if (!tenant) {
+            return MakeUnauthorized("The API key is not valid.", true, request);
+        }
+        context.tenant = std::string(*tenant);
+    }
+    if (guards_.rate_limiter != nullptr) {
+        const Millis wait =
+            guards_.rate_limiter->Admit(context.tenant, std::chrono::steady_clock::now());
+        if (wait > Millis{0}) {
+            Response response = MakeProblem(
+                ErrorCode::kRateLimited,
+                "Too many requests for this tenant; retry after the Retry-After seconds.", request);
+            response.set(beast_http::field::retry_after, FormatRetryAfter(wait));
+            return response;
+        }
+    }
+    return std::nullopt;
+}
+
 asio::awaitable<Response> Api::Ready(Context& context) {
     const Status status = co_await RunBlocking(db_pool_, [this] { return store_.Ping(); });
     if (!status.ok()) {
@@ -259,6 +344,22 @@ asio::awaitable<Response> Api::Submit(Context& context) {
     auto& submission = std::get<Submission>(parsed);
     if (key) {
         key->request_hash = submission.request_hash;
+    }
+
+    if (guards_.pending_limit != nullptr) {
+        const Result<bool> admitted = co_await guards_.pending_limit->Admit(context.tenant);
+        if (!admitted.ok()) {
+            co_return MakeStorageProblem(admitted.status(), request, context.request_id);
+        }
+        if (!*admitted) {
+            Response response = MakeProblem(
+                ErrorCode::kRateLimited,
+                "The tenant has reached its bound of " + std::to_string(guards_.max_pending) +
+                    " pending tasks; submit again once some have started.",
+                request);
+            response.set(beast_http::field::retry_after, kPendingRetryAfter);
+            co_return response;
+        }
     }
 
     NewTask task;

@@ -5,8 +5,12 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "core/api_keys.hpp"
+#include "core/rate_limiter.hpp"
+#include "http/pending_limit.hpp"
 #include "http/problem.hpp"
 #include "http/submission.hpp"
 #include "http/task_watcher.hpp"
@@ -25,6 +29,20 @@ struct ApiHooks {
     std::function<void(const std::string& task_id)> on_cancelled;
 };
 
+// Authentication and limits of the /v1 routes; each is off when null. The
+// pointed-to objects outlive the Api.
+struct ApiGuards {
+    // With keys, every /v1 request needs "Authorization: Bearer KEY", and
+    // the key's tenant scopes the request. Without, every request belongs to
+    // one tenant.
+    const ApiKeySet* api_keys = nullptr;
+    // Requests per second of each tenant: 429 rate_limited past it.
+    RateLimiter* rate_limiter = nullptr;
+    // PENDING tasks of each tenant: a submission past it is 429 rate_limited.
+    PendingLimit* pending_limit = nullptr;
+    std::int64_t max_pending = 0;  // the bound of pending_limit, for messages
+};
+
 // Builds an application/problem+json response.
 Response MakeProblemResponse(const Problem& problem, unsigned version, bool keep_alive);
 
@@ -35,7 +53,8 @@ Response MakeProblemResponse(const Problem& problem, unsigned version, bool keep
 class Api {
   public:
     Api(TaskStore& store, CreateCommit& create_commit, boost::asio::thread_pool& db_pool,
-        TaskWatcher& watcher, std::string cursor_key, SubmissionLimits limits, ApiHooks hooks);
+        TaskWatcher& watcher, std::string cursor_key, SubmissionLimits limits, ApiHooks hooks,
+        ApiGuards guards = {});
 
     // Handles one request. Never throws: an unexpected exception becomes a
     // 500 internal_error and an error log line.
@@ -45,6 +64,8 @@ class Api {
     struct Context;
 
     boost::asio::awaitable<Response> Route(Context& context);
+    // Sets the request's tenant, or returns the 401 or 429 response.
+    std::optional<Response> Guard(Context& context);
     boost::asio::awaitable<Response> Submit(Context& context);
     boost::asio::awaitable<Response> GetTask(Context& context);
     boost::asio::awaitable<Response> ListTasks(Context& context);
@@ -59,6 +80,7 @@ class Api {
     std::string cursor_key_;
     SubmissionLimits limits_;
     ApiHooks hooks_;
+    ApiGuards guards_;
 };
 
 }  // namespace conveyor::http

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 
 #include "core/ids.hpp"
 #include "core/log.hpp"
@@ -32,9 +33,24 @@ using tcp = asio::ip::tcp;
 
 struct HttpServer::State {
     State(asio::any_io_executor executor, Api& api_ref, ServerLimits server_limits)
-        : acceptor(executor), api(api_ref), limits(server_limits) {}
+        : io_executor(executor),
+          accept_strand(asio::make_strand(executor)),
+          acceptor(accept_strand),
+          connection_closed(accept_strand),
+          api(api_ref),
+          limits(server_limits) {}
 
+    asio::any_io_executor io_executor;
+    // The accept loop, the acceptor and connection_closed live on this
+    // strand, so a close at the cap cannot slip between the loop's check of
+    // open_connections and its wait.
+    asio::strand<asio::any_io_executor> accept_strand;
     tcp::acceptor acceptor;
+    // Cancelled when a connection closes while open_connections is at the
+    // cap; the accept loop waits on it.
+    asio::steady_timer connection_closed;
+    std::atomic<std::size_t> open_connections{0};
+    std::optional<std::chrono::steady_clock::time_point> cap_logged_at;  // on accept_strand
     Api& api;
     ServerLimits limits;
     std::string bound_host;
@@ -89,6 +105,24 @@ bool HasUnframedBody(const Request& request) {
     return !beast::iequals(last, "chunked");
 }
 
+// Counts one open connection, and wakes the accept loop when it closes at
+// the cap.
+class ConnectionSlot {
+  public:
+    explicit ConnectionSlot(std::shared_ptr<HttpServer::State> state) : state_(std::move(state)) {}
+    ~ConnectionSlot() {
+        if (state_->open_connections.fetch_sub(1) >= state_->limits.max_connections) {
+            asio::post(state_->accept_strand,
+                       [state = state_] { state->connection_closed.cancel(); });
+        }
+    }
+    ConnectionSlot(const ConnectionSlot&) = delete;
+    ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+  private:
+    std::shared_ptr<HttpServer::State> state_;
+};
+
 struct InFlight {
     explicit InFlight(std::atomic<int>& counter) : counter_(counter) { ++counter_; }
     ~InFlight() { --counter_; }
@@ -100,6 +134,20 @@ private:
 };
 
 asio::awaitable<void> RunSession(std::shared_ptr<HttpServer::State> state, tcp::socket socket);
+
+// Waits until a connection closes, logging at most once a minute that the
+// cap was reached. Runs on the accept strand.
+asio::awaitable<void> WaitForFreeSlot(HttpServer::State& state) {
+    constexpr auto kLogInterval = std::chrono::minutes(1);
+    const auto now = std::chrono::steady_clock::now();
+    if (!state.cap_logged_at || now - *state.cap_logged_at >= kLogInterval) {
+        state.cap_logged_at = now;
+        log::Warn("http", "connection limit reached; accepting again when a connection closes",
+                  {{"max_connections", state.limits.max_connections}});
+    }
+    state.connection_closed.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await state.connection_closed.async_wait(asio::as_tuple(asio::use_awaitable));
+}
 
 }  // namespace
 
@@ -168,9 +216,15 @@ void HttpServer::Start() {
         state->acceptor.get_executor(),
         [state]() -> asio::awaitable<void> {
             for (;;) {
+                if (state->open_connections >= state->limits.max_connections) {
+                    co_await WaitForFreeSlot(*state);
+                    if (state->stopping) {
+                        co_return;
+                    }
+                    continue;
+                }
                 auto accepted = co_await state->acceptor.async_accept(
-                    asio::make_strand(state->acceptor.get_executor()),
-                    asio::as_tuple(asio::use_awaitable));
+                    asio::make_strand(state->io_executor), asio::as_tuple(asio::use_awaitable));
                 const auto error = std::get<0>(accepted);
                 auto socket = std::move(std::get<1>(accepted));
                 if (state->stopping) {
@@ -187,6 +241,7 @@ void HttpServer::Start() {
                     co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
                     continue;
                 }
+                ++state->open_connections;
                 auto executor = socket.get_executor();
                 asio::co_spawn(executor, RunSession(state, std::move(socket)), asio::detached);
             }
@@ -196,10 +251,11 @@ void HttpServer::Start() {
 
 void HttpServer::StopAccepting() {
     auto state = state_;
-    asio::post(state->acceptor.get_executor(), [state] {
+    asio::post(state->accept_strand, [state] {
         state->stopping = true;
         boost::system::error_code ignored;
         state->acceptor.close(ignored);
+        state->connection_closed.cancel();
     });
 }
 
@@ -214,6 +270,10 @@ asio::awaitable<void> HttpServer::WaitForIdle(Millis timeout) {
 
 namespace {
 
+// Bytes read from a connection before the parser reads them: the start of a
+// request, which may contain all of it.
+constexpr std::size_t kFirstReadBytes = 16 * 1024;
+
 // Reads one request, sends its response, and returns whether the connection
 // stays open for another.
 asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_stream& stream,
@@ -227,19 +287,28 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
     // here: Beast 1.81's own header limit misses empty header lines such as
     // "X:", which would otherwise let one request grow memory without bound.
     // The idle timeout applies until the first byte, the request timeout
-    // after it.
+    // after it. Beast's read_some returns only once the whole header has
+    // arrived, so the first bytes are read here, without the parser. A
+    // client that sends its header a byte at a time then meets the request
+    // timeout rather than the idle one.
+    if (buffer.size() == 0) {
+        stream.expires_after(limits.idle_timeout);
+        const auto first = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes),
+                                                           asio::as_tuple(asio::use_awaitable));
+        if (std::get<0>(first)) {
+            co_return false;
+        }
+        buffer.commit(std::get<1>(first));
+    }
+    stream.expires_after(limits.request_timeout);
     beast::error_code header_error;
     std::size_t header_bytes = 0;
-    stream.expires_after(limits.idle_timeout);
     while (!parser.is_header_done()) {
         const auto piece = co_await beast_http::async_read_some(
             stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
         header_error = std::get<0>(piece);
         if (header_error) {
             break;
-        }
-        if (header_bytes == 0) {
-            stream.expires_after(limits.request_timeout);
         }
         header_bytes += std::get<1>(piece);
         if (header_bytes > limits.max_header_bytes) {
@@ -280,7 +349,8 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
             beast_http::response<beast_http::empty_body> go_on{beast_http::status::continue_, 11};
             co_await beast_http::async_write(stream, go_on, asio::as_tuple(asio::use_awaitable));
         }
-        stream.expires_after(limits.request_timeout);
+        // The deadline set at the request's first byte still runs, so a
+        // body sent a byte at a time is cut off like slow headers.
         const auto body_read = co_await beast_http::async_read(
             stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
         body_error = std::get<0>(body_read);
@@ -331,6 +401,7 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
 }
 
 asio::awaitable<void> RunSession(std::shared_ptr<HttpServer::State> state, tcp::socket socket) {
+    const ConnectionSlot slot(state);
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     bool keep_going = true;

@@ -18,8 +18,13 @@ class Api;
 struct ServerLimits {
     std::size_t max_header_bytes = 16 * 1024;
     std::uint64_t max_body_bytes = 8 * 1024 * 1024;
-    Millis idle_timeout{60'000};     // a kept-alive connection with no request
-    Millis request_timeout{30'000};  // reading one request, writing one response
+    Millis idle_timeout{60'000};  // a kept-alive connection with no request
+    // Reading one request, headers and body, from its first byte; and
+    // writing one response. Handling the request (a long poll) is not timed.
+    Millis request_timeout{30'000};
+    // Open connections; at the cap the server accepts no more until one
+    // closes, and new ones wait in the listen backlog.
+    std::size_t max_connections = 10'000;
 };
 
 // Accepts HTTP/1.1 connections and hands each request to the Api. One

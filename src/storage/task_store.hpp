@@ -163,6 +163,11 @@ class TaskStore {
     // Returns one page in (created_at, task_id) order.
     virtual Result<TaskPage> List(const ListQuery& query) = 0;
 
+    // Returns how many PENDING tasks `tenant` has, counting no further than
+    // `limit`, so the cost is at most `limit` index entries whatever the
+    // size of the queue.
+    virtual Result<std::int64_t> CountPending(std::string_view tenant, std::int64_t limit) = 0;
+
     // PENDING or PROCESSING become CANCELLED; CANCELLED stays. Returns the
     // task as it now is; kConflict for COMPLETED and FAILED; kNotFound.
     virtual Result<Task> Cancel(std::string_view tenant, std::string_view task_id,

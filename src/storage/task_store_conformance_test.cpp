@@ -463,6 +463,35 @@ TEST_P(GetStatuses, OfNothingIsEmpty) {
     EXPECT_TRUE(statuses.empty());
 }
 
+// CountPending
+
+class CountPending : public StoreTest {};
+
+TEST_P(CountPending, CountsOnlyPendingTasksOfTenant) {
+    for (int i = 0; i < 4; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+    const Task cancelled = Add(MakeTask(kT0 + 5));
+    Add(MakeTask(kT0 + 10, "other"));
+    Add(MakeTask(kT0 + 11, "other"));
+    ClaimOne("worker-1", kT0 + 100);  // the oldest task, one of acme's
+    Must(store_->Cancel(kTenant, cancelled.task_id, kT0 + 100), "Cancel");
+
+    EXPECT_EQ(Must(store_->CountPending(kTenant, 100), "CountPending"), 3);
+    EXPECT_EQ(Must(store_->CountPending("other", 100), "CountPending"), 2);
+    EXPECT_EQ(Must(store_->CountPending("nobody", 100), "CountPending"), 0);
+}
+
+TEST_P(CountPending, StopsAtLimit) {
+    for (int i = 0; i < 5; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+
+    EXPECT_EQ(Must(store_->CountPending(kTenant, 3), "CountPending"), 3);
+    EXPECT_EQ(Must(store_->CountPending(kTenant, 5), "CountPending"), 5);
+    EXPECT_EQ(Must(store_->CountPending(kTenant, 6), "CountPending"), 5);
+}
+
 // Claim
 
 class Claim : public StoreTest {};
@@ -1547,6 +1576,7 @@ INSTANTIATE_TEST_SUITE_P(Conformance, Setup, testing::ValuesIn(kBackends), Backe
 INSTANTIATE_TEST_SUITE_P(Conformance, CreateAndGet, testing::ValuesIn(kBackends), BackendName);
 INSTANTIATE_TEST_SUITE_P(Conformance, Idempotency, testing::ValuesIn(kBackends), BackendName);
 INSTANTIATE_TEST_SUITE_P(Conformance, GetStatuses, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, CountPending, testing::ValuesIn(kBackends), BackendName);
 INSTANTIATE_TEST_SUITE_P(Conformance, Claim, testing::ValuesIn(kBackends), BackendName);
 INSTANTIATE_TEST_SUITE_P(Conformance, Fence, testing::ValuesIn(kBackends), BackendName);
 INSTANTIATE_TEST_SUITE_P(Conformance, Cancel, testing::ValuesIn(kBackends), BackendName);

@@ -208,6 +208,10 @@ TEST_F(PostgresQueryPlanTest, FixedStatementsUseTheirIndexes) {
          {id, "'tenant-1'"},
          {"tasks_pkey", "task_texts_pkey"}},
         {"statuses", postgres::kSelectStatuses.sql, {ids}, {"tasks_pkey"}},
+        {"count pending",
+         postgres::kCountPending.sql,
+         {"'tenant-1'", "100"},
+         {"tasks_tenant_status_created"}},
         {"cancel", postgres::kCancel.sql, {id, "'tenant-1'", now}, {"tasks_pkey"}},
         {"redrive", postgres::kRedrive.sql, {id, "'tenant-1'", now}, {"tasks_pkey"}},
         // A fenced write is one index entry long, in the primary key or in

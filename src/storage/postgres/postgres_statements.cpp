@@ -105,6 +105,11 @@ const Statement kSelectStatuses{
     "conveyor_select_statuses",
     "SELECT task_id, status FROM tasks WHERE task_id = ANY ($1::uuid[])"};
 
+const Statement kCountPending{
+    "conveyor_count_pending",
+    "SELECT count(*) FROM (SELECT 1 FROM tasks WHERE tenant = $1 AND status = 'PENDING'"
+    " LIMIT $2) AS pending"};
+
 const Statement kCancel{
     "conveyor_cancel",
     "WITH changed AS ("

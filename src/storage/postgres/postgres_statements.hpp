@@ -54,6 +54,10 @@ extern const Statement kSelectTaskWithText;
 // $1 uuid[]. Returns task_id, status.
 extern const Statement kSelectStatuses;
 
+// $1 tenant, $2 limit. Returns the number of PENDING tasks of the tenant,
+// at most the limit.
+extern const Statement kCountPending;
+
 // $1 task_id, $2 tenant, $3 now. Return the task columns of a changed row.
 extern const Statement kCancel;
 extern const Statement kRedrive;

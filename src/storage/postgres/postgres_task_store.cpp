@@ -634,6 +634,17 @@ Result<Task> PostgresTaskStore::Get(std::string_view tenant, std::string_view ta
     });
 }
 
+Result<std::int64_t> PostgresTaskStore::CountPending(std::string_view tenant, std::int64_t limit) {
+    return Run([&](Connection& connection) -> Result<std::int64_t> {
+        Result<QueryResult> rows =
+            connection.Execute(postgres::kCountPending, Params().Text(tenant).Int64(limit));
+        if (!rows.ok()) {
+            return rows.status();
+        }
+        return rows->Int64(0, 0);
+    });
+}
+
 Result<std::vector<std::pair<std::string, TaskStatus>>> PostgresTaskStore::GetStatuses(
     const std::vector<std::string>& task_ids) {
     std::vector<std::string> ids;

@@ -91,6 +91,7 @@ class PostgresTaskStore final : public TaskStore {
     std::vector<Result<CreateOutcome>> CreateBatch(
         std::span<const CreateRequest> requests) override;
     Result<Task> Get(std::string_view tenant, std::string_view task_id, bool include_text) override;
+    Result<std::int64_t> CountPending(std::string_view tenant, std::int64_t limit) override;
     Result<std::vector<std::pair<std::string, TaskStatus>>> GetStatuses(
         const std::vector<std::string>& task_ids) override;
     Result<TaskPage> List(const ListQuery& query) override;

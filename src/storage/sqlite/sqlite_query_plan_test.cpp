@@ -38,6 +38,7 @@ std::vector<PlanCase> FixedCases() {
         {"get with text", sqlite::kSelectTaskWithTextSql, "task_texts USING INTEGER PRIMARY KEY"},
         {"claim text", sqlite::kSelectTextSql, "INTEGER PRIMARY KEY"},
         {"statuses", sqlite::kSelectStatusesSql, "tasks_task_id"},
+        {"count pending", sqlite::kSelectPendingSql, "tasks_tenant_status_created"},
         {"cancel", sqlite::kCancelSql, "tasks_task_id"},
         {"redrive", sqlite::kRedriveSql, "tasks_task_id"},
         {"complete", sqlite::kCompleteSql, "tasks_task_id"},

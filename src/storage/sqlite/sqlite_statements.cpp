@@ -141,6 +141,12 @@ const std::string kSelectMetaSql = "SELECT value FROM meta WHERE name = ?1";
 
 const std::string kPingSql = "SELECT 1 FROM sqlite_schema LIMIT 1";
 
+// The claim index also covers every PENDING task, so the statement names
+// the index that bounds the rows to one tenant.
+const std::string kSelectPendingSql =
+    "SELECT 1 FROM tasks INDEXED BY tasks_tenant_status_created"
+    " WHERE tenant = ?1 AND status = 'PENDING' LIMIT ?2";
+
 ListShape ListShapeOf(const ListQuery& query, bool status) {
     return ListShape{.status = status,
                      .type = query.type.has_value(),

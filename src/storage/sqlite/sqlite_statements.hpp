@@ -37,6 +37,11 @@ extern const std::string kSelectTaskWithTextSql;
 inline constexpr int kStatusBatchSize = 500;
 extern const std::string kSelectStatusesSql;
 
+// ?1 tenant, ?2 limit. Returns one row per PENDING task of the tenant, at
+// most the limit. The caller counts them: a count(*) around a LIMIT needs
+// a subquery, which SQLite scans as a second table.
+extern const std::string kSelectPendingSql;
+
 // ?1 task_id, ?2 tenant, ?3 now. Returns kTaskColumns.
 extern const std::string kCancelSql;
 // ?1 task_id, ?2 tenant, ?3 now. Returns kTaskColumns.

@@ -714,6 +714,27 @@ Result<Task> SqliteTaskStore::Get(std::string_view tenant, std::string_view task
     return std::move(**task);
 }
 
+Result<std::int64_t> SqliteTaskStore::CountPending(std::string_view tenant, std::int64_t limit) {
+    ReaderLease reader = AcquireReader();
+    Result<StatementHandle> select = reader->Prepare(sqlite::kSelectPendingSql);
+    if (!select.ok()) {
+        return select.status();
+    }
+    (*select)->BindText(1, tenant);
+    (*select)->BindInt64(2, limit);
+    std::int64_t count = 0;
+    while (true) {
+        Result<bool> row = (*select)->Step();
+        if (!row.ok()) {
+            return row.status();
+        }
+        if (!*row) {
+            return count;
+        }
+        ++count;
+    }
+}
+
 Result<std::vector<std::pair<std::string, TaskStatus>>> SqliteTaskStore::GetStatuses(
     const std::vector<std::string>& task_ids) {
     std::vector<std::string> ids = task_ids;

@@ -1,0 +1,435 @@
+"""API keys, tenants and the limits that protect the server.
+
+Every keys file here is written by `conveyor keys add`. Servers run as
+`api` without workers where a test needs tasks to stay PENDING.
+"""
+
+import json
+import os
+import select
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+from conftest import BINARY, hermetic_environment, wait_until
+from problems import assert_problem, unused_task_id
+
+COMMAND_TIMEOUT_S = 30
+KEY_PREFIX = "cvk_"
+
+
+def add_key(path, tenant):
+    """Run `conveyor keys add` and return the key it prints."""
+    completed = subprocess.run(
+        [BINARY, "keys", "add", "--tenant", tenant, "--api-keys-file", str(path)],
+        env=hermetic_environment(None),
+        capture_output=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )
+    assert completed.returncode == 0, completed
+    key = completed.stdout.decode("ascii").strip()
+    assert key.startswith(KEY_PREFIX), f"not a key: {key!r}"
+    return key
+
+
+def bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def keys_file(tmp_path):
+    """A keys file with one key for tenant alpha and one for tenant beta."""
+    path = tmp_path / "api-keys"
+    keys = {"alpha": add_key(path, "alpha"), "beta": add_key(path, "beta")}
+    return path, keys
+
+
+@pytest.fixture
+def authed(start_server, keys_file):
+    """An api process (no workers, so tasks stay PENDING) with the keys file."""
+    path, keys = keys_file
+    server = start_server("api", "--api-keys-file", str(path), "--log-level", "debug")
+    return server, keys
+
+
+def submit_as(server, key, body, headers=None):
+    response = server.request("POST", "/v1/tasks", body, {**bearer(key), **(headers or {})})
+    assert response[0] == 202, f"submit returned {response[0]}: {response[2]!r}"
+    return response[2]
+
+
+def retry_after_seconds(headers):
+    value = headers.get("retry-after", "")
+    assert value.isdigit(), f"Retry-After is not whole seconds: {value!r}"
+    return int(value)
+
+
+# The keys command
+
+
+def test_keys_add_stores_only_a_hash(keys_file):
+    path, keys = keys_file
+    content = path.read_text()
+    entries = [line.split() for line in content.splitlines() if line and not line.startswith("#")]
+
+    assert len(entries) == 2
+    assert [entry[1] for entry in entries] == ["alpha", "beta"]
+    for key in keys.values():
+        assert key not in content
+        assert key[len(KEY_PREFIX) + 17 :] not in content, "the secret part must not be stored"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_keys_add_rejects_invalid_tenant(tmp_path):
+    completed = subprocess.run(
+        [BINARY, "keys", "add", "--tenant", "two words", "--api-keys-file", str(tmp_path / "k")],
+        env=hermetic_environment(None),
+        capture_output=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )
+
+    assert completed.returncode == 2, completed
+    assert b"--tenant" in completed.stderr
+    assert not (tmp_path / "k").exists()
+
+
+def test_keys_add_rejects_a_broken_file(tmp_path):
+    path = tmp_path / "api-keys"
+    path.write_text("not a key line\n")
+
+    completed = subprocess.run(
+        [BINARY, "keys", "add", "--tenant", "alpha", "--api-keys-file", str(path)],
+        env=hermetic_environment(None),
+        capture_output=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )
+
+    assert completed.returncode == 1, completed
+    assert b"line 1" in completed.stderr
+    assert path.read_text() == "not a key line\n"
+
+
+def test_server_with_broken_keys_file_does_not_start(tmp_path, new_database):
+    path = tmp_path / "api-keys"
+    path.write_text("0123456789abcdef alpha tooshort\n")
+
+    completed = subprocess.run(
+        [BINARY, "api", "--listen", "127.0.0.1:0", "--database", new_database(),
+         "--log-format", "json", "--api-keys-file", str(path)],
+        env=hermetic_environment(None),
+        capture_output=True,
+        timeout=COMMAND_TIMEOUT_S,
+    )
+
+    assert completed.returncode == 1, completed
+    assert b"line 1" in completed.stderr
+
+
+# Authentication
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic YWxwaGE6c2VjcmV0",
+        "Bearer not-a-key",
+        "Bearer cvk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ],
+    ids=["missing", "empty", "no-token", "blank-token", "basic", "malformed", "unknown"],
+)
+@pytest.mark.parametrize("path", ["/v1/tasks", f"/v1/tasks/{unused_task_id()}", "/v1/nothing"])
+def test_request_without_valid_key_is_401(authed, authorization, path):
+    server, _ = authed
+
+    response = server.request("GET", path, headers={"Authorization": authorization})
+
+    assert_problem(response, 401, "unauthorized")
+    assert response[1].get("www-authenticate", "").startswith("Bearer")
+
+
+def test_wrong_secret_of_a_known_key_is_401(authed):
+    server, keys = authed
+    key = keys["alpha"]
+    wrong = key[:-1] + ("A" if key[-1] != "A" else "B")
+
+    response = server.request("GET", "/v1/tasks", headers=bearer(wrong))
+
+    assert_problem(response, 401, "unauthorized")
+    assert response[1].get("www-authenticate", "").startswith("Bearer")
+
+
+def test_submit_without_key_creates_nothing(authed):
+    server, keys = authed
+
+    response = server.request("POST", "/v1/tasks", {"text": "no key"})
+
+    assert_problem(response, 401, "unauthorized")
+    status, _, page = server.request("GET", "/v1/tasks", headers=bearer(keys["alpha"]))
+    assert status == 200
+    assert page["items"] == []
+
+
+def test_valid_key_is_accepted_in_any_scheme_case(authed):
+    server, keys = authed
+
+    status, _, _ = server.request("GET", "/v1/tasks", headers={"Authorization": f"bearer {keys['alpha']}"})
+
+    assert status == 200
+
+
+def test_operations_endpoints_need_no_key(authed):
+    server, _ = authed
+
+    assert server.request("GET", "/healthz")[0] == 200
+    assert server.request("GET", "/readyz")[0] == 200
+
+
+def test_startup_log_states_authentication_on(authed):
+    server, _ = authed
+
+    def logged():
+        records = [json.loads(line) for line in server.log_lines()]
+        return [record for record in records if "authentication is on" in record.get("msg", "")]
+
+    records = wait_until(logged, 10, f"no start-up line says authentication is on:\n{server.log_tail()}")
+    assert records[0].get("tenants") in (2, "2"), records[0]
+
+
+# Tenants
+
+
+def test_tenant_cannot_reach_another_tenants_task(authed):
+    server, keys = authed
+    task = submit_as(server, keys["alpha"], {"text": "belongs to alpha"})
+    task_id = task["task_id"]
+    as_beta = bearer(keys["beta"])
+
+    missing = server.request("GET", f"/v1/tasks/{unused_task_id()}", headers=as_beta)
+    read = server.request("GET", f"/v1/tasks/{task_id}", headers=as_beta)
+    cancel = server.request("POST", f"/v1/tasks/{task_id}/cancel", headers=as_beta)
+    retry = server.request("POST", f"/v1/tasks/{task_id}/retry", headers=as_beta)
+
+    assert_problem(missing, 404, "task_not_found")
+    for response in (read, cancel, retry):
+        body = assert_problem(response, 404, "task_not_found")
+        assert body["title"] == missing[2]["title"]
+    status, _, own = server.request("GET", f"/v1/tasks/{task_id}", headers=bearer(keys["alpha"]))
+    assert status == 200
+    assert own["status"] == "PENDING", "beta's cancel must not have changed alpha's task"
+
+
+def test_list_shows_only_own_tasks(authed):
+    server, keys = authed
+    alpha_ids = {submit_as(server, keys["alpha"], {"text": f"alpha {i}"})["task_id"] for i in range(3)}
+    beta_ids = {submit_as(server, keys["beta"], {"text": f"beta {i}"})["task_id"] for i in range(2)}
+
+    _, _, alpha_page = server.request("GET", "/v1/tasks?limit=100", headers=bearer(keys["alpha"]))
+    _, _, beta_page = server.request("GET", "/v1/tasks?limit=100", headers=bearer(keys["beta"]))
+
+    assert {item["task_id"] for item in alpha_page["items"]} == alpha_ids
+    assert {item["task_id"] for item in beta_page["items"]} == beta_ids
+
+
+def test_idempotency_keys_are_per_tenant(authed):
+    server, keys = authed
+    body = {"text": "same body, same key"}
+    key_header = {"Idempotency-Key": "shared-key-1"}
+
+    _, alpha_headers, alpha_task = server.request(
+        "POST", "/v1/tasks", body, {**bearer(keys["alpha"]), **key_header})
+    _, beta_headers, beta_task = server.request(
+        "POST", "/v1/tasks", body, {**bearer(keys["beta"]), **key_header})
+    _, replay_headers, replay_task = server.request(
+        "POST", "/v1/tasks", body, {**bearer(keys["alpha"]), **key_header})
+
+    assert alpha_task["task_id"] != beta_task["task_id"]
+    assert "idempotent-replayed" not in alpha_headers
+    assert "idempotent-replayed" not in beta_headers
+    assert replay_task["task_id"] == alpha_task["task_id"]
+    assert replay_headers.get("idempotent-replayed") == "true"
+
+
+def test_client_commands_send_the_api_key(authed):
+    server, keys = authed
+    env = hermetic_environment({"CONVEYOR_SERVER": server.base_url})
+
+    def run(*args):
+        return subprocess.run([BINARY, *args], env=env, capture_output=True, timeout=COMMAND_TIMEOUT_S)
+
+    without_key = run("list")
+    with_key = run("submit", "from the client", "--api-key", keys["alpha"])
+
+    assert without_key.returncode == 1, without_key
+    assert json.loads(without_key.stderr)["code"] == "unauthorized"
+    assert with_key.returncode == 0, with_key
+    assert json.loads(with_key.stdout)["status"] == "PENDING"
+
+
+def test_logs_never_hold_a_key_or_its_hash(authed, keys_file):
+    server, keys = authed
+    path, _ = keys_file
+    submit_as(server, keys["alpha"], {"text": "logged request"})
+    server.request("GET", "/v1/tasks", headers=bearer(keys["beta"][:-1] + "x"))
+    unknown = "cvk_0123456789abcdef_QmVhcmVyVG9rZW5UaGF0SXNOb3RJblRoZUZpbGU"
+    server.request("GET", "/v1/tasks", headers=bearer(unknown))
+    stored = [line.split() for line in path.read_text().splitlines() if line and line[0] != "#"]
+    secrets = [*keys.values(), unknown] + [entry[2] for entry in stored] + [entry[3] for entry in stored]
+
+    log = "\n".join(server.log_lines())
+
+    assert "request" in log, "the server logged no request lines"
+    for secret in secrets:
+        assert secret not in log
+
+
+# Limits
+
+
+def test_rate_limit_answers_429_with_retry_after(start_server, keys_file):
+    path, keys = keys_file
+    # One token every 10 s and a burst of 3: the fourth request in a row is
+    # over the rate unless the first three took 10 s.
+    server = start_server("api", "--api-keys-file", str(path), "--rate-limit", "0.1",
+                          "--rate-burst", "3")
+    as_alpha = bearer(keys["alpha"])
+
+    statuses = [server.request("GET", "/v1/tasks", headers=as_alpha)[0] for _ in range(3)]
+    limited = server.request("GET", "/v1/tasks", headers=as_alpha)
+    other_tenant = server.request("GET", "/v1/tasks", headers=bearer(keys["beta"]))
+    health = server.request("GET", "/healthz")
+
+    assert statuses == [200, 200, 200]
+    assert_problem(limited, 429, "rate_limited")
+    assert retry_after_seconds(limited[1]) >= 1
+    assert other_tenant[0] == 200, "each tenant has its own bucket"
+    assert health[0] == 200, "operations endpoints are not rate limited"
+
+
+def test_max_pending_answers_429(start_server, keys_file):
+    path, keys = keys_file
+    server = start_server("api", "--api-keys-file", str(path), "--max-pending", "2")
+    first = submit_as(server, keys["alpha"], {"text": "one"})
+    submit_as(server, keys["alpha"], {"text": "two"})
+
+    rejected = server.request("POST", "/v1/tasks", {"text": "three"}, bearer(keys["alpha"]))
+    other_tenant = server.request("POST", "/v1/tasks", {"text": "beta's"}, bearer(keys["beta"]))
+
+    body = assert_problem(rejected, 429, "rate_limited")
+    assert "pending" in body["detail"]
+    assert retry_after_seconds(rejected[1]) >= 1
+    assert other_tenant[0] == 202, "the bound is per tenant"
+    _, _, page = server.request("GET", "/v1/tasks", headers=bearer(keys["alpha"]))
+    assert len(page["items"]) == 2, "a rejected submission creates nothing"
+
+    cancelled = server.request("POST", f"/v1/tasks/{first['task_id']}/cancel", headers=bearer(keys["alpha"]))
+    assert cancelled[0] == 200
+
+    def admitted():
+        response = server.request("POST", "/v1/tasks", {"text": "after cancel"}, bearer(keys["alpha"]))
+        return response[0] == 202
+
+    wait_until(admitted, 15, "a tenant under its bound again must be admitted", interval=0.5)
+
+
+def test_max_pending_default_is_off_without_keys(start_server):
+    server = start_server("api")
+
+    def limit_fields():
+        for line in server.log_lines():
+            record = json.loads(line)
+            if record.get("msg") == "limits":
+                return record
+        return None
+
+    limits = wait_until(limit_fields, 10, f"no limits line:\n{server.log_tail()}")
+    assert limits["max_pending"] in (0, "0")
+    assert limits["rate_limit"] in (0, 0.0, "0")
+
+
+def slow_send(port, first, drip, interval_s, max_bytes):
+    """Send `first` at once, then `drip` one byte per interval; returns seconds until the server closed, or None."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(first)
+        for index in range(max_bytes):
+            readable, _, _ = select.select([sock], [], [], interval_s)
+            if readable:
+                try:
+                    data = sock.recv(4096)
+                except ConnectionResetError:
+                    return time.monotonic() - started
+                if not data:
+                    return time.monotonic() - started
+                raise AssertionError(f"the server answered a request it never fully received: {data[:200]!r}")
+            try:
+                sock.sendall(drip[index % len(drip) : index % len(drip) + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                return time.monotonic() - started
+    return None
+
+
+def test_slow_headers_are_cut_off_but_long_poll_is_not(start_server, keys_file):
+    path, keys = keys_file
+    server = start_server("api", "--api-keys-file", str(path), "--request-timeout", "2s")
+    task = submit_as(server, keys["alpha"], {"text": "stays pending"})
+
+    # One header byte every 100 ms for up to 8 s, four times the timeout.
+    closed_after = slow_send(server.port, b"GET /healthz HTTP/1.1\r\n", b"X-Slow: abcdefgh\r\n", 0.1, 80)
+    started = time.monotonic()
+    status, _, body = server.request(
+        "GET", f"/v1/tasks/{task['task_id']}?wait=4", headers=bearer(keys["alpha"]))
+    waited = time.monotonic() - started
+
+    assert closed_after is not None, "a client sending headers a byte at a time must be cut off"
+    assert status == 200, "a long poll waits after its request was read, untimed"
+    assert body["status"] == "PENDING"
+    assert waited >= 3.5, "the long poll must have been held for its wait"
+
+
+def test_slow_body_is_cut_off(start_server):
+    server = start_server("api", "--request-timeout", "2s")
+    head = (b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n")
+
+    closed_after = slow_send(server.port, head, b'{"text": "aaaaaaaa', 0.1, 80)
+
+    assert closed_after is not None, "a client sending the body a byte at a time must be cut off"
+
+
+def read_response_head(sock, timeout):
+    """Return the first bytes the server sends within timeout, or b"" when it sends none."""
+    readable, _, _ = select.select([sock], [], [], timeout)
+    if not readable:
+        return b""
+    return sock.recv(4096)
+
+
+def test_connections_over_the_cap_wait_for_a_free_one(start_server):
+    server = start_server("api", "--max-connections", "2")
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    occupying = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(2)]
+    waiting = None
+    try:
+        for sock in occupying:
+            sock.sendall(request)
+            assert read_response_head(sock, 10).startswith(b"HTTP/1.1 200"), "the first two are served"
+        waiting = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        waiting.sendall(request)
+
+        while_full = read_response_head(waiting, 1.0)
+        occupying.pop().close()
+        after_close = read_response_head(waiting, 10)
+    finally:
+        for sock in occupying + ([waiting] if waiting else []):
+            sock.close()
+
+    assert while_full == b"", "a connection over the cap must not be served while the cap holds"
+    assert after_close.startswith(b"HTTP/1.1 200"), "it is served once another connection closes"
+    assert any("connection limit reached" in json.loads(line).get("msg", "") for line in server.log_lines())
