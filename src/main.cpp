@@ -139,6 +139,10 @@ void AddServerFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
         .add_flag("--poll-only", settings.poll_only,
                   "Never LISTEN for changes; poll instead (for transaction-pooling proxies)")
         ->envname(env("POLL_ONLY"));
+    command
+        .add_option("--metrics-listen", settings.metrics_listen,
+                    "worker only: address and port to serve /metrics and /healthz on")
+        ->envname(env("METRICS_LISTEN"));
 }
 
 void ApplyRawFlags(const RawFlags& raw, Settings& settings) {

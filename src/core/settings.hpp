@@ -29,6 +29,8 @@ struct Settings {
     std::string log_level = "info";
     Millis retention{7 * 24 * 3'600'000};  // finished tasks are deleted after this
     bool poll_only = false;  // never LISTEN; find work and finished tasks by polling
+    // Where a worker process serves /metrics and /healthz; none by default.
+    std::optional<std::string> metrics_listen;
 };
 
 }  // namespace conveyor

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "http/metrics_page.hpp"
 #include "http/problem.hpp"
 #include "http/submission.hpp"
 #include "http/task_watcher.hpp"
@@ -41,6 +42,11 @@ class Api {
     // 500 internal_error and an error log line.
     boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id);
 
+    // Serves only /healthz, /readyz and /metrics from now on; every other
+    // path gets 404. For the listener of a worker process. Call before the
+    // first request.
+    void ServeProbesOnly() { probes_only_ = true; }
+
   private:
     struct Context;
 
@@ -51,6 +57,7 @@ class Api {
     boost::asio::awaitable<Response> CancelTask(Context& context);
     boost::asio::awaitable<Response> RetryTask(Context& context);
     boost::asio::awaitable<Response> Ready(Context& context);
+    boost::asio::awaitable<Response> Metrics(Context& context);
 
     TaskStore& store_;
     CreateCommit& create_commit_;
@@ -59,6 +66,8 @@ class Api {
     std::string cursor_key_;
     SubmissionLimits limits_;
     ApiHooks hooks_;
+    TaskStatsCache stats_cache_{std::chrono::seconds(1)};
+    bool probes_only_ = false;
 };
 
 }  // namespace conveyor::http

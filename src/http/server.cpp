@@ -257,7 +257,6 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
     if (!header_error && HasUnframedBody(parser.get())) {
         header_error = beast_http::error::bad_transfer_encoding;
     }
-    const auto started = std::chrono::steady_clock::now();
     InFlight in_flight(state.requests_in_flight);
 
     std::string request_id;
@@ -309,17 +308,6 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
             response.body().clear();
             response.content_length(length);
         }
-        const std::string_view target = request.target();
-        const std::string_view route_name =
-            RouteName(MatchRoute(target.substr(0, target.find('?'))).route);
-        const auto elapsed = std::chrono::duration<double, std::milli>(
-            std::chrono::steady_clock::now() - started);
-        log::Info("http", "request",
-                  {{"request_id", request_id},
-                   {"method", std::string_view(request.method_string())},
-                   {"route", route_name},
-                   {"status", static_cast<int>(response.result_int())},
-                   {"latency_ms", elapsed.count()}});
     }
     response.set("X-Request-Id", request_id);
     response.keep_alive(keep_alive);
