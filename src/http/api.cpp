@@ -161,8 +161,6 @@ struct Api::Context {
     TraceParent trace;             // its fields, empty without one
 };
 
-
-
 Api::Api(TaskStore& store, CreateCommit& create_commit, asio::thread_pool& db_pool,
          TaskWatcher& watcher, std::string cursor_key, SubmissionLimits limits, ApiHooks hooks)
     : store_(store),
@@ -175,7 +173,7 @@ Api::Api(TaskStore& store, CreateCommit& create_commit, asio::thread_pool& db_po
 
 asio::awaitable<Response> Api::Handle(const Request& request, std::string_view request_id) {
     const auto started = std::chrono::steady_clock::now();
-    Context context{request, request_id, {}, {}, std::string(kDefaultTenant)};
+    Context context{request, request_id, {}, {}, std::string(kDefaultTenant), {}, {}};
     context.traceparent = ValidTraceParentHeader(request);
     if (!context.traceparent.empty()) {
         context.trace = *ParseTraceParent(context.traceparent);

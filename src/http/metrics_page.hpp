@@ -24,7 +24,7 @@ class RequestMetrics {
   public:
     RequestMetrics();
 
-    // Records one answered request. `status` outside 100 to 599 is counted
+    // Records one request whose response is ready. `status` outside 100 to 599 is counted
     // as 599.
     void Record(Route route, std::string_view method, int status, double seconds);
 
@@ -47,7 +47,7 @@ RequestMetrics& ProcessRequestMetrics();
 
 // The task counts of the store, read at most once per `max_age`, so that a
 // scrape costs at most one database read per interval however often
-// Prometheus or anyone else asks. Thread-safe.
+// scrapes arrive. Thread-safe.
 class TaskStatsCache {
   public:
     explicit TaskStatsCache(std::chrono::milliseconds max_age) : max_age_(max_age) {}

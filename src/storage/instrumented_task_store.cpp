@@ -32,6 +32,23 @@ void CountErrors(const std::vector<Result<T>>& results) {
     }
 }
 
+// Counts a call as running until it returns or throws.
+struct InFlight {
+    InFlight() { metrics::Service().db_calls_in_flight.Add(1); }
+    ~InFlight() { metrics::Service().db_calls_in_flight.Add(-1); }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+};
+
+// Counts one call while it runs, then its errors.
+template <typename Call>
+auto Track(Call call) {
+    InFlight in_flight;
+    auto result = call();
+    CountErrors(result);
+    return result;
+}
+
 class InstrumentedTaskStore final : public TaskStore {
   public:
     explicit InstrumentedTaskStore(std::unique_ptr<TaskStore> store) : store_(std::move(store)) {}
@@ -112,23 +129,6 @@ class InstrumentedTaskStore final : public TaskStore {
     }
 
   private:
-    // Counts one call while it runs, then its errors.
-    template <typename Call>
-    static auto Track(Call call) {
-        InFlight in_flight;
-        auto result = call();
-        CountErrors(result);
-        return result;
-    }
-
-    // Counts a call as running until it returns or throws.
-    struct InFlight {
-        InFlight() { metrics::Service().db_calls_in_flight.Add(1); }
-        ~InFlight() { metrics::Service().db_calls_in_flight.Add(-1); }
-        InFlight(const InFlight&) = delete;
-        InFlight& operator=(const InFlight&) = delete;
-    };
-
     std::unique_ptr<TaskStore> store_;
 };
 

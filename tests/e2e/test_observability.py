@@ -256,7 +256,7 @@ def test_malformed_request_id_is_replaced(start_server):
     assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
 
 
-def test_logs_are_json_by_default_and_hold_no_secrets(new_database):
+def test_default_logs_are_json_without_secrets(new_database):
     database = new_database()
     process = ServerProcess(
         "serve",
