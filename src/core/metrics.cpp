@@ -80,8 +80,7 @@ std::string FormatValue(double value) {
     return std::string(buffer, written.ptr);
 }
 
-void ExpositionWriter::Family(std::string_view name, std::string_view type,
-                              std::string_view help) {
+void ExpositionWriter::Family(std::string_view name, std::string_view type, std::string_view help) {
     text_ += "# HELP ";
     text_ += name;
     text_.push_back(' ');
@@ -142,8 +141,7 @@ void ExpositionWriter::Sample(std::string_view name, std::initializer_list<Label
     text_.push_back('\n');
 }
 
-void ExpositionWriter::HistogramSamples(std::string_view name,
-                                        std::initializer_list<Label> labels,
+void ExpositionWriter::HistogramSamples(std::string_view name, std::initializer_list<Label> labels,
                                         std::span<const double> bounds,
                                         const Histogram::Snapshot& snapshot) {
     const std::span<const Label> label_span(labels.begin(), labels.size());

@@ -110,8 +110,7 @@ TEST(ExpositionWriter, WritesHistogramWithInfBucket) {
     histogram.Observe(0.5);
     histogram.Observe(20);
     ExpositionWriter writer;
-    writer.HistogramSamples("h_seconds", {{"method", "GET"}}, histogram.bounds(),
-                            histogram.Read());
+    writer.HistogramSamples("h_seconds", {{"method", "GET"}}, histogram.bounds(), histogram.Read());
     EXPECT_EQ(writer.text(),
               "h_seconds_bucket{method=\"GET\",le=\"0.1\"} 0\n"
               "h_seconds_bucket{method=\"GET\",le=\"1\"} 1\n"

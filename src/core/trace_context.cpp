@@ -33,8 +33,7 @@ std::optional<TraceParent> ParseTraceParent(std::string_view header) {
     }
     TraceParent parsed{header.substr(3, 32), header.substr(36, 16), header.substr(53, 2)};
     if (!IsLowerHex(parsed.trace_id) || IsAllZero(parsed.trace_id) ||
-        !IsLowerHex(parsed.parent_id) || IsAllZero(parsed.parent_id) ||
-        !IsLowerHex(parsed.flags)) {
+        !IsLowerHex(parsed.parent_id) || IsAllZero(parsed.parent_id) || !IsLowerHex(parsed.flags)) {
         return std::nullopt;
     }
     return parsed;

@@ -37,8 +37,8 @@ int RequestMetrics::MethodIndex(std::string_view method) {
 
 void RequestMetrics::Record(Route route, std::string_view method, int status, double seconds) {
     const int series = static_cast<int>(route) * kMethodCount + MethodIndex(method);
-    const int status_index = std::clamp(status, kFirstStatus, kFirstStatus + kStatusCount - 1) -
-                             kFirstStatus;
+    const int status_index =
+        std::clamp(status, kFirstStatus, kFirstStatus + kStatusCount - 1) - kFirstStatus;
     requests_[static_cast<std::size_t>(series * kStatusCount + status_index)].Add();
     latencies_[static_cast<std::size_t>(series)].Observe(seconds);
 }
@@ -57,11 +57,10 @@ void RequestMetrics::Write(metrics::ExpositionWriter& writer) const {
                     continue;
                 }
                 const std::string code = std::to_string(kFirstStatus + status);
-                writer.Sample("conveyor_http_requests_total",
-                              {{"route", route_name},
-                               {"method", kMethodNames[method]},
-                               {"status", code}},
-                              count);
+                writer.Sample(
+                    "conveyor_http_requests_total",
+                    {{"route", route_name}, {"method", kMethodNames[method]}, {"status", code}},
+                    count);
             }
         }
     }

@@ -2,8 +2,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <deque>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,7 +38,7 @@ class RequestMetrics {
 
     static int MethodIndex(std::string_view method);
 
-    std::vector<metrics::Counter> requests_;       // [route][method][status - 100]
+    std::vector<metrics::Counter> requests_;    // [route][method][status - 100]
     std::deque<metrics::Histogram> latencies_;  // [route][method]; a deque needs no move
 };
 
