@@ -99,7 +99,8 @@ std::optional<int> ParseInteger(std::string_view text) {
 }
 
 // Returns the traceparent header when there is exactly one and it is valid.
-// An invalid one is ignored rather than rejected, as W3C Trace Context asks.
+// An invalid one is ignored rather than rejected, as W3C Trace Context
+// requires.
 std::string_view ValidTraceParentHeader(const Request& request) {
     if (request.count("traceparent") != 1) {
         return {};

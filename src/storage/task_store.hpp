@@ -241,10 +241,9 @@ class TaskStore {
     virtual Result<int> PruneFinished(UnixMillis finished_before, int limit) = 0;
 
     // Returns the task counts by state and the head of the claim queue
-    // without scanning the tasks: the counts are kept in a table that every
-    // transaction changing a task's state updates, and the head is the first
-    // entry of the claim index. Its cost does not grow with the number of
-    // tasks.
+    // without scanning the tasks. Every transaction that changes a task's
+    // state updates a table of counts, and the head is the first entry of
+    // the claim index, so the cost does not grow with the number of tasks.
     virtual Result<TaskStats> Stats() { return Status::Internal("Stats is not implemented"); }
 };
 

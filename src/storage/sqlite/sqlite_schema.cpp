@@ -85,11 +85,11 @@ CREATE INDEX tasks_finished ON tasks (finished_at)
     WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
 CREATE INDEX idempotency_keys_task ON idempotency_keys (task_id);
 )sql"},
-    // task_counts holds the number of tasks in each state, so /metrics never
-    // counts the tasks table. Triggers keep it in step inside the
-    // transaction that changes a task, whatever statement does it; SQLite has
-    // one writer at a time, so one row per state costs no contention. The
-    // one-time count below is the only scan.
+    // task_counts stores the number of tasks in each state, so /metrics
+    // never counts the tasks table. Triggers keep it in step inside the
+    // transaction that changes a task, whatever statement does it. SQLite
+    // has one writer at a time, so one row per state costs no contention.
+    // The one-time count below is the only scan.
     {3, "traceparent column and task counts by state", R"sql(
 ALTER TABLE tasks ADD COLUMN traceparent TEXT;
 
