@@ -21,6 +21,7 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "http/api.hpp"
+#include "http/metrics_page.hpp"
 #include "http/router.hpp"
 
 namespace conveyor::http {
@@ -87,6 +88,25 @@ bool HasUnframedBody(const Request& request) {
         last.remove_prefix(1);
     }
     return !beast::iequals(last, "chunked");
+}
+
+// Counts and logs a request that could not be read, so never reached the
+// Api, under the route "unmatched".
+void LogUnreadRequest(const beast_http::request_parser<beast_http::string_body>& parser,
+                      std::string_view request_id, const beast::error_code& error,
+                      const Response& response) {
+    std::string_view method;
+    if (parser.is_header_done()) {
+        method = parser.get().method_string();
+    }
+    const int status = static_cast<int>(response.result_int());
+    ProcessRequestMetrics().Record(Route::kNone, method, status, 0);
+    log::Info("http", "request",
+              {{"request_id", request_id},
+               {"method", method},
+               {"route", RouteName(Route::kNone)},
+               {"status", status},
+               {"error", error.message()}});
 }
 
 struct InFlight {
@@ -294,6 +314,7 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
             co_return false;
         }
         response = MakeReadErrorResponse(read_error);
+        LogUnreadRequest(parser, request_id, read_error, response);
     } else {
         const Request& request = parser.get();
         stream.expires_never();

@@ -4,6 +4,7 @@ import concurrent.futures
 import json
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -220,6 +221,23 @@ def test_metrics_route_rejects_post(start_server):
     status, headers, _ = server.request("POST", "/metrics", {})
     assert status == 405
     assert headers["allow"] == "GET, HEAD"
+
+
+def test_unreadable_request_is_counted_and_logged(start_server):
+    server = start_server("serve", "--simulated-delay", "0")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        reply = connection.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 400"), reply
+
+    samples = parse_samples(scrape(server))
+    assert (
+        sample(samples, "conveyor_http_requests_total", route="unmatched", method="OTHER", status="400")
+        == 1
+    )
+    record = find_record(server, msg="request", route="unmatched", status=400)
+    assert record["error"]
+    assert re.fullmatch(r"[0-9a-f]{32}", record["request_id"])
 
 
 def test_request_log_line_carries_request_id(start_server):
