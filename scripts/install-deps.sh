@@ -12,6 +12,7 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev
     python3 python3-pytest
     postgresql curl
+    prometheus
 )
 
 "$(dirname "$0")/apt-install-missing.sh" install-deps "${packages[@]}"

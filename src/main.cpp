@@ -192,6 +192,10 @@ void AddServerFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
                   "Never LISTEN for changes; poll instead (for transaction-pooling proxies)")
         ->envname(env("POLL_ONLY"));
     AddLimitFlags(command, settings, raw);
+    command
+        .add_option("--metrics-listen", settings.metrics_listen,
+                    "worker only: address and port to serve /metrics and /healthz on")
+        ->envname(env("METRICS_LISTEN"));
 }
 
 void ApplyRawFlags(const RawFlags& raw, Settings& settings) {

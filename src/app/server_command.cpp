@@ -21,11 +21,13 @@
 
 #include "core/api_keys.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "core/rate_limiter.hpp"
 #include "http/api.hpp"
 #include "http/pending_limit.hpp"
 #include "http/server.hpp"
 #include "http/task_watcher.hpp"
+#include "storage/instrumented_task_store.hpp"
 #include "storage/task_store.hpp"
 #include "worker/worker_pool.hpp"
 
@@ -296,7 +298,7 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
                     {"error", opened.status().message()}});
         return 1;
     }
-    std::unique_ptr<TaskStore> store = std::move(opened).value();
+    std::unique_ptr<TaskStore> store = InstrumentTaskStore(std::move(opened).value());
     if (const Status migrated = MigrateWhenReachable(*store); !migrated.ok()) {
         log::Error("main", "database migration failed", {{"error", migrated.message()}});
         return 1;
@@ -316,6 +318,7 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     const int io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     asio::io_context io(io_threads);
     asio::thread_pool db_pool(kDatabaseThreads);
+    metrics::Service().db_pool_threads.Set(kDatabaseThreads);
     asio::thread_pool cpu_pool(static_cast<std::size_t>(io_threads));
 
     std::unique_ptr<ChangeFeed> feed = settings.poll_only ? nullptr : store->OpenChangeFeed();
@@ -416,6 +419,20 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
                    {"port", static_cast<int>(server->BoundPort())},
                    {"mode", ModeName(mode)}});
         LogAccessSettings(settings, api_keys, api_limits, server_limits.max_connections);
+    } else if (mode == ServerMode::kWorker && settings.metrics_listen) {
+        api.ServeProbesOnly();
+        server = std::make_unique<http::HttpServer>(io.get_executor(), api, server_limits);
+        auto bound = server->Listen(*settings.metrics_listen);
+        if (!bound.ok()) {
+            log::Error("main", "cannot listen on --metrics-listen",
+                       {{"error", bound.status().message()}});
+            return 1;
+        }
+        server->Start();
+        log::Info("http", "listening",
+                  {{"address", server->BoundHost()},
+                   {"port", static_cast<int>(server->BoundPort())},
+                   {"mode", ModeName(mode)}});
     }
     if (workers) {
         workers->Start();

@@ -139,6 +139,9 @@ void Write(Level level, std::string_view component, std::string_view message,
         line += ",\"msg\":";
         AppendJsonString(line, message);
         for (const Field& field : fields) {
+            if (field.kind == Field::Kind::kAbsent) {
+                continue;
+            }
             line.push_back(',');
             AppendJsonString(line, field.key);
             line.push_back(':');
@@ -158,6 +161,9 @@ void Write(Level level, std::string_view component, std::string_view message,
         line.push_back(' ');
         line += message;
         for (const Field& field : fields) {
+            if (field.kind == Field::Kind::kAbsent) {
+                continue;
+            }
             line.push_back(' ');
             line += field.key;
             line.push_back('=');

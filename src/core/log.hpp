@@ -22,7 +22,16 @@ struct Field {
         : key(k), kind(Kind::kInteger), integer(static_cast<std::int64_t>(v)) {}
     Field(std::string_view k, double v) : key(k), kind(Kind::kReal), real(v) {}
 
-    enum class Kind { kText, kInteger, kReal };
+    // Returns a text field that is left out of the line when `v` is empty.
+    static Field IfPresent(std::string_view k, std::string_view v) {
+        Field field(k, v);
+        if (v.empty()) {
+            field.kind = Kind::kAbsent;
+        }
+        return field;
+    }
+
+    enum class Kind { kText, kInteger, kReal, kAbsent };
 
     std::string_view key;
     Kind kind = Kind::kText;

@@ -12,6 +12,8 @@
 #include "core/blocking.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "core/trace_context.hpp"
 #include "http/cursor.hpp"
 #include "http/router.hpp"
 #include "http/task_json.hpp"
@@ -138,6 +140,41 @@ Response MakeUnauthorized(std::string detail, bool key_sent, const Request& requ
     return response;
 }
 
+// Returns the traceparent header when there is exactly one and it is valid.
+// An invalid one is ignored rather than rejected, as W3C Trace Context
+// requires.
+std::string_view ValidTraceParentHeader(const Request& request) {
+    if (request.count("traceparent") != 1) {
+        return {};
+    }
+    const std::string_view header = request.find("traceparent")->value();
+    return ParseTraceParent(header) ? header : std::string_view();
+}
+
+bool IsProbeRoute(Route route) {
+    return route == Route::kHealthz || route == Route::kReadyz || route == Route::kMetrics;
+}
+
+// Counts a request in the request metrics and writes its log line.
+void FinishRequest(const Request& request, std::string_view request_id, Route route,
+                   std::string_view tenant, const TraceParent& trace, const Response& response,
+                   std::chrono::steady_clock::time_point started) {
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    const double seconds = std::chrono::duration<double>(elapsed).count();
+    const std::string_view method = request.method_string();
+    const int status = static_cast<int>(response.result_int());
+    ProcessRequestMetrics().Record(route, method, status, seconds);
+    log::Info("http", "request",
+              {{"request_id", request_id},
+               {"method", method},
+               {"route", RouteName(route)},
+               {"status", status},
+               {"latency_ms", seconds * 1000},
+               {"tenant", tenant},
+               log::Field::IfPresent("trace_id", trace.trace_id),
+               log::Field::IfPresent("parent_span_id", trace.parent_id)});
+}
+
 std::string RetryAfterSeconds(const Task& task, UnixMillis now) {
     if (task.status == TaskStatus::kPending && task.next_attempt_at &&
         *task.next_attempt_at > now) {
@@ -163,6 +200,8 @@ struct Api::Context {
     RouteMatch match;
     std::map<std::string, std::string, std::less<>> query;
     std::string tenant;
+    std::string_view traceparent;  // the valid traceparent header, or empty
+    TraceParent trace;             // its fields, empty without one
 };
 
 Api::Api(TaskStore& store, CreateCommit& create_commit, asio::thread_pool& db_pool,
@@ -178,14 +217,26 @@ Api::Api(TaskStore& store, CreateCommit& create_commit, asio::thread_pool& db_po
       guards_(guards) {}
 
 asio::awaitable<Response> Api::Handle(const Request& request, std::string_view request_id) {
-    Context context{request, request_id, {}, {}, std::string(kDefaultTenant)};
+    const auto started = std::chrono::steady_clock::now();
+    Context context{request, request_id, {}, {}, std::string(kDefaultTenant), {}, {}};
+    context.traceparent = ValidTraceParentHeader(request);
+    if (!context.traceparent.empty()) {
+        context.trace = *ParseTraceParent(context.traceparent);
+    }
+    std::optional<Response> response;
     try {
-        co_return co_await Route(context);
+        response = co_await Route(context);
     } catch (const std::exception& error) {
         log::Error("http", "request handler failed",
                    {{"request_id", request_id}, {"error", error.what()}});
     }
-    co_return MakeProblem(ErrorCode::kInternalError, "The request failed unexpectedly.", request);
+    if (!response) {
+        response =
+            MakeProblem(ErrorCode::kInternalError, "The request failed unexpectedly.", request);
+    }
+    FinishRequest(request, request_id, context.match.route, context.tenant, context.trace,
+                  *response, started);
+    co_return std::move(*response);
 }
 
 asio::awaitable<Response> Api::Route(Context& context) {
@@ -204,15 +255,23 @@ asio::awaitable<Response> Api::Route(Context& context) {
         co_return MakeProblem(ErrorCode::kNotFound, "The request target is not a valid path.",
                               request);
     }
+    // The route is matched first so that the request's metrics and log line
+    // name it even when the guard rejects the request.
+    context.match = MatchRoute(target->encoded_path());
     if (IsApiPath(target->encoded_path())) {
         if (std::optional<Response> rejected = Guard(context)) {
             co_return std::move(*rejected);
         }
     }
-    context.match = MatchRoute(target->encoded_path());
     if (context.match.route == Route::kNone) {
         co_return MakeProblem(ErrorCode::kNotFound,
                               "No route matches " + std::string(target->encoded_path()) + ".",
+                              request);
+    }
+    if (probes_only_ && !IsProbeRoute(context.match.route)) {
+        co_return MakeProblem(ErrorCode::kNotFound,
+                              "No route matches " + std::string(target->encoded_path()) +
+                                  "; this listener serves only /healthz, /readyz and /metrics.",
                               request);
     }
     const std::string_view method = request.method_string();
@@ -254,6 +313,8 @@ asio::awaitable<Response> Api::Route(Context& context) {
             co_return co_await CancelTask(context);
         case Route::kTaskRetry:
             co_return co_await RetryTask(context);
+        case Route::kMetrics:
+            co_return co_await Metrics(context);
         case Route::kNone:
             break;
     }
@@ -302,6 +363,16 @@ asio::awaitable<Response> Api::Ready(Context& context) {
         co_return MakeStorageProblem(status, context.request, context.request_id);
     }
     co_return MakeJsonResponse(beast_http::status::ok, R"({"status":"ready"})", context.request);
+}
+
+asio::awaitable<Response> Api::Metrics(Context& context) {
+    const std::optional<TaskStats> stats = co_await stats_cache_.Get(store_, db_pool_);
+    Response response{beast_http::status::ok, context.request.version()};
+    response.set(beast_http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    response.keep_alive(context.request.keep_alive());
+    response.body() = RenderMetrics(stats, NowMillis());
+    response.prepare_payload();
+    co_return response;
 }
 
 asio::awaitable<Response> Api::Submit(Context& context) {
@@ -369,6 +440,9 @@ asio::awaitable<Response> Api::Submit(Context& context) {
     task.metadata_json = std::move(submission.metadata_json);
     task.text = std::move(submission.text);
     task.max_attempts = submission.max_attempts;
+    if (!context.traceparent.empty()) {
+        task.traceparent = std::string(context.traceparent);
+    }
 
     Result<CreateOutcome> created = Status::Internal("not attempted");
     const std::size_t lane = CreateLane(task.tenant, key);
@@ -389,8 +463,15 @@ asio::awaitable<Response> Api::Submit(Context& context) {
                               request);
     }
     if (created->disposition == CreateDisposition::kCreated) {
+        metrics::Service().tasks_created.Add();
         log::Info("task", "task submitted",
-                  {{"request_id", context.request_id}, {"task_id", created->task.task_id}});
+                  {{"request_id", context.request_id},
+                   {"task_id", created->task.task_id},
+                   {"tenant", context.tenant},
+                   {"to", "PENDING"},
+                   {"attempt", 0},
+                   log::Field::IfPresent("trace_id", context.trace.trace_id),
+                   log::Field::IfPresent("parent_span_id", context.trace.parent_id)});
         if (hooks_.on_submitted) {
             hooks_.on_submitted();
         }
@@ -588,7 +669,11 @@ asio::awaitable<Response> Api::CancelTask(Context& context) {
     // updated_at; only a real transition is logged and announced.
     if (task->updated_at == now) {
         log::Info("task", "task cancelled",
-                  {{"request_id", context.request_id}, {"task_id", task_id}});
+                  {{"request_id", context.request_id},
+                   {"task_id", task_id},
+                   {"tenant", context.tenant},
+                   {"to", "CANCELLED"},
+                   {"attempt", task->attempts}});
         if (hooks_.on_cancelled) {
             hooks_.on_cancelled(task_id);
         }
@@ -623,7 +708,11 @@ asio::awaitable<Response> Api::RetryTask(Context& context) {
         }
     }
     log::Info("task", "task sent back for retry",
-              {{"request_id", context.request_id}, {"task_id", task_id}});
+              {{"request_id", context.request_id},
+               {"task_id", task_id},
+               {"tenant", context.tenant},
+               {"to", "PENDING"},
+               {"attempt", task->attempts}});
     if (hooks_.on_submitted) {
         hooks_.on_submitted();
     }

@@ -10,6 +10,7 @@
 
 #include "core/api_keys.hpp"
 #include "core/rate_limiter.hpp"
+#include "http/metrics_page.hpp"
 #include "http/pending_limit.hpp"
 #include "http/problem.hpp"
 #include "http/submission.hpp"
@@ -60,6 +61,11 @@ class Api {
     // 500 internal_error and an error log line.
     boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id);
 
+    // Serves only /healthz, /readyz and /metrics from now on; every other
+    // path gets 404. For the listener of a worker process. Call before the
+    // first request.
+    void ServeProbesOnly() { probes_only_ = true; }
+
   private:
     struct Context;
 
@@ -72,6 +78,7 @@ class Api {
     boost::asio::awaitable<Response> CancelTask(Context& context);
     boost::asio::awaitable<Response> RetryTask(Context& context);
     boost::asio::awaitable<Response> Ready(Context& context);
+    boost::asio::awaitable<Response> Metrics(Context& context);
 
     TaskStore& store_;
     CreateCommit& create_commit_;
@@ -81,6 +88,8 @@ class Api {
     SubmissionLimits limits_;
     ApiHooks hooks_;
     ApiGuards guards_;
+    TaskStatsCache stats_cache_{std::chrono::seconds(1)};
+    bool probes_only_ = false;
 };
 
 }  // namespace conveyor::http

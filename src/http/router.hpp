@@ -13,7 +13,11 @@ enum class Route {
     kTask,        // /v1/tasks/{id}
     kTaskCancel,  // /v1/tasks/{id}/cancel
     kTaskRetry,   // /v1/tasks/{id}/retry
+    kMetrics,     // /metrics
 };
+
+// The number of Route values, kNone included.
+inline constexpr int kRouteCount = static_cast<int>(Route::kMetrics) + 1;
 
 struct RouteMatch {
     Route route = Route::kNone;

@@ -22,6 +22,7 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "http/api.hpp"
+#include "http/metrics_page.hpp"
 #include "http/router.hpp"
 
 namespace conveyor::http {
@@ -122,6 +123,25 @@ class ConnectionSlot {
   private:
     std::shared_ptr<HttpServer::State> state_;
 };
+
+// Counts and logs a request that could not be read, so never reached the
+// Api, under the route "unmatched".
+void LogUnreadRequest(const beast_http::request_parser<beast_http::string_body>& parser,
+                      std::string_view request_id, const beast::error_code& error,
+                      const Response& response) {
+    std::string_view method;
+    if (parser.is_header_done()) {
+        method = parser.get().method_string();
+    }
+    const int status = static_cast<int>(response.result_int());
+    ProcessRequestMetrics().Record(Route::kNone, method, status, 0);
+    log::Info("http", "request",
+              {{"request_id", request_id},
+               {"method", method},
+               {"route", RouteName(Route::kNone)},
+               {"status", status},
+               {"error", error.message()}});
+}
 
 struct InFlight {
     explicit InFlight(std::atomic<int>& counter) : counter_(counter) { ++counter_; }
@@ -326,7 +346,6 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
     if (!header_error && HasUnframedBody(parser.get())) {
         header_error = beast_http::error::bad_transfer_encoding;
     }
-    const auto started = std::chrono::steady_clock::now();
     InFlight in_flight(state.requests_in_flight);
 
     std::string request_id;
@@ -365,6 +384,7 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
             co_return false;
         }
         response = MakeReadErrorResponse(read_error);
+        LogUnreadRequest(parser, request_id, read_error, response);
     } else {
         const Request& request = parser.get();
         stream.expires_never();
@@ -379,17 +399,6 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
             response.body().clear();
             response.content_length(length);
         }
-        const std::string_view target = request.target();
-        const std::string_view route_name =
-            RouteName(MatchRoute(target.substr(0, target.find('?'))).route);
-        const auto elapsed = std::chrono::duration<double, std::milli>(
-            std::chrono::steady_clock::now() - started);
-        log::Info("http", "request",
-                  {{"request_id", request_id},
-                   {"method", std::string_view(request.method_string())},
-                   {"route", route_name},
-                   {"status", static_cast<int>(response.result_int())},
-                   {"latency_ms", elapsed.count()}});
     }
     response.set("X-Request-Id", request_id);
     response.keep_alive(keep_alive);

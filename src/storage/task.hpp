@@ -47,6 +47,8 @@ struct Task {
     std::optional<UnixMillis> next_attempt_at;
     std::optional<std::string> result_json;
     std::optional<TaskError> error;
+    // The traceparent header sent with the submission. Only Claim reads it.
+    std::optional<std::string> traceparent;
 };
 
 }  // namespace conveyor

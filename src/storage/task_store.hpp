@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,6 +27,7 @@ struct NewTask {
     std::string text;  // any bytes, NUL included
     int max_attempts = 3;
     UnixMillis created_at = 0;
+    std::optional<std::string> traceparent;  // a valid W3C traceparent header, stored as sent
 };
 
 // An Idempotency-Key header and a digest of the request body it came with.
@@ -105,6 +107,14 @@ struct ReapOutcome {
     int failed = 0;    // FAILED with worker_lost, no attempts left
     std::vector<std::string> requeued_ids;
     std::vector<std::string> failed_ids;
+};
+
+// How many tasks are in each state, and the head of the claim queue.
+struct TaskStats {
+    std::array<std::int64_t, 5> by_status{};  // indexed by TaskStatus
+    // The earliest eligible_at of a PENDING task, including one still in its
+    // retry back-off; nullopt when no task is PENDING.
+    std::optional<UnixMillis> earliest_pending_eligible_at;
 };
 
 // Durable storage of tasks. Every method blocks on the database, so callers
@@ -234,6 +244,12 @@ class TaskStore {
     // until that is less than `limit`. Callers keep `finished_before` at
     // least 24 hours in the past, so idempotency keys live that long.
     virtual Result<int> PruneFinished(UnixMillis finished_before, int limit) = 0;
+
+    // Returns the task counts by state and the head of the claim queue
+    // without scanning the tasks. Every transaction that changes a task's
+    // state updates a table of counts, and the head is the first entry of
+    // the claim index, so the cost does not grow with the number of tasks.
+    virtual Result<TaskStats> Stats() { return Status::Internal("Stats is not implemented"); }
 };
 
 // Opens the store that a --database value names: "sqlite:PATH" or a

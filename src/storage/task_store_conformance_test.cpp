@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <latch>
 #include <map>
@@ -1566,6 +1567,267 @@ TEST_P(Batches, CompleteBatchRacesRenewalWithoutDeadlock) {
     EXPECT_TRUE(Must(store_->HeldLeases("worker-1"), "HeldLeases").empty());
 }
 
+// Task counts by state and the claim queue head
+
+// Counts by state in TaskStatus order: PENDING, PROCESSING, COMPLETED,
+// FAILED, CANCELLED.
+using StateCounts = std::array<std::int64_t, 5>;
+
+class Stats : public StoreTest {
+  protected:
+    StateCounts Counts() { return Must(store_->Stats(), "Stats").by_status; }
+};
+
+TEST_P(Stats, EmptyStoreCountsNothing) {
+    const TaskStats stats = Must(store_->Stats(), "Stats");
+
+    EXPECT_EQ(stats.by_status, (StateCounts{0, 0, 0, 0, 0}));
+    EXPECT_FALSE(stats.earliest_pending_eligible_at.has_value());
+}
+
+TEST_P(Stats, CreateCountsPending) {
+    Add(MakeTask(kT0));
+    Add(MakeTask(kT0 + 1));
+
+    EXPECT_EQ(Counts(), (StateCounts{2, 0, 0, 0, 0}));
+}
+
+TEST_P(Stats, CreateBatchAndReplayCountOnce) {
+    const NewTask first = MakeTask(kT0);
+    const NewTask second = MakeTask(kT0 + 1);
+    const std::optional<IdempotencyKey> key = IdempotencyKey{"key-1", "hash-1"};
+    const std::optional<IdempotencyKey> no_key;
+    const CreateRequest requests[] = {{&first, &key}, {&second, &no_key}};
+    for (const auto& result : store_->CreateBatch(requests)) {
+        ASSERT_TRUE(result.ok()) << result.status().message();
+    }
+    const NewTask replay = MakeTask(kT0 + 2);
+    Must(store_->Create(replay, key), "Create replay");
+
+    EXPECT_EQ(Counts(), (StateCounts{2, 0, 0, 0, 0})) << "a replay stores no task";
+}
+
+TEST_P(Stats, ClaimMovesToProcessing) {
+    Add(MakeTask(kT0));
+    Add(MakeTask(kT0 + 1));
+    Add(MakeTask(kT0 + 2));
+
+    ASSERT_EQ(ClaimAll("worker-1", kT0 + 10, 2).size(), 2u);
+
+    EXPECT_EQ(Counts(), (StateCounts{1, 2, 0, 0, 0}));
+}
+
+TEST_P(Stats, CompleteMovesToCompleted) {
+    Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+
+    Must(store_->Complete(lease, R"({"word_count":1})", kT0 + 20), "Complete");
+
+    EXPECT_EQ(Counts(), (StateCounts{0, 0, 1, 0, 0}));
+}
+
+TEST_P(Stats, LostCompleteChangesNothing) {
+    Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    const Lease stale{lease.task_id, "worker-2", lease.attempt};
+
+    ASSERT_EQ(Must(store_->Complete(stale, "{}", kT0 + 20), "Complete"), FenceOutcome::kLost);
+
+    EXPECT_EQ(Counts(), (StateCounts{0, 1, 0, 0, 0}));
+}
+
+TEST_P(Stats, CompleteBatchCountsEachTask) {
+    Add(MakeTask(kT0));
+    Add(MakeTask(kT0 + 1));
+    const std::vector<ClaimedTask> claimed = ClaimAll("worker-1", kT0 + 10);
+    ASSERT_EQ(claimed.size(), 2u);
+    const CompleteRequest requests[] = {{&claimed[0].lease, "{}"}, {&claimed[1].lease, "{}"}};
+
+    for (const auto& result : store_->CompleteBatch(requests, kT0 + 20)) {
+        ASSERT_TRUE(result.ok()) << result.status().message();
+    }
+
+    EXPECT_EQ(Counts(), (StateCounts{0, 0, 2, 0, 0}));
+}
+
+TEST_P(Stats, FailWithRetryReturnsToPending) {
+    Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+
+    Must(store_->Fail(lease, TaskError{"injected_failure", "boom"}, kT0 + 500, kT0 + 20), "Fail");
+
+    EXPECT_EQ(Counts(), (StateCounts{1, 0, 0, 0, 0}));
+}
+
+TEST_P(Stats, FinalFailureCountsFailed) {
+    Add(MakeTask(kT0, kTenant, "text", "text.analyze", 1));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+
+    Must(store_->Fail(lease, TaskError{"invalid_input", "bad"}, std::nullopt, kT0 + 20), "Fail");
+
+    EXPECT_EQ(Counts(), (StateCounts{0, 0, 0, 1, 0}));
+}
+
+TEST_P(Stats, HandBackReturnsToPending) {
+    Add(MakeTask(kT0));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+
+    Must(store_->HandBack(lease, kT0 + 20), "HandBack");
+
+    EXPECT_EQ(Counts(), (StateCounts{1, 0, 0, 0, 0}));
+}
+
+TEST_P(Stats, CancelCountsPendingAndProcessing) {
+    const Task claimed = Add(MakeTask(kT0));
+    const Task waiting = Add(MakeTask(kT0 + 1));
+    Add(MakeTask(kT0 + 2));
+    ASSERT_EQ(ClaimOne("worker-1", kT0 + 10).task_id, claimed.task_id);
+
+    Must(store_->Cancel(kTenant, claimed.task_id, kT0 + 20), "Cancel");
+    Must(store_->Cancel(kTenant, waiting.task_id, kT0 + 20), "Cancel");
+    Must(store_->Cancel(kTenant, waiting.task_id, kT0 + 30), "Cancel again");
+
+    EXPECT_EQ(Counts(), (StateCounts{1, 0, 0, 0, 2})) << "a repeated cancel changes nothing";
+}
+
+TEST_P(Stats, RedriveReturnsToPending) {
+    const Task failed = Add(MakeTask(kT0, kTenant, "text", "text.analyze", 1));
+    const Task cancelled = Add(MakeTask(kT0 + 1));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    ASSERT_EQ(lease.task_id, failed.task_id);
+    Must(store_->Fail(lease, TaskError{"invalid_input", "bad"}, std::nullopt, kT0 + 20), "Fail");
+    Must(store_->Cancel(kTenant, cancelled.task_id, kT0 + 20), "Cancel");
+    ASSERT_EQ(Counts(), (StateCounts{0, 0, 0, 1, 1}));
+
+    Must(store_->Redrive(kTenant, failed.task_id, kT0 + 30), "Redrive");
+    Must(store_->Redrive(kTenant, cancelled.task_id, kT0 + 30), "Redrive");
+
+    EXPECT_EQ(Counts(), (StateCounts{2, 0, 0, 0, 0}));
+}
+
+TEST_P(Stats, ReapingRequeuesAndFails) {
+    Add(MakeTask(kT0, kTenant, "text", "text.analyze", 1));
+    Add(MakeTask(kT0 + 1, kTenant, "text", "text.analyze", 3));
+    ASSERT_EQ(ClaimAll("worker-1", kT0 + 10).size(), 2u);
+
+    const ReapOutcome reaped = Must(store_->ReapExpired(kT0 + 60'000, 10, NoBackoff), "Reap");
+
+    ASSERT_EQ(reaped.failed, 1);
+    ASSERT_EQ(reaped.requeued, 1);
+    EXPECT_EQ(Counts(), (StateCounts{1, 0, 0, 1, 0}));
+}
+
+TEST_P(Stats, PruningUncountsDeletedTasks) {
+    Add(MakeTask(kT0));
+    const Task cancelled = Add(MakeTask(kT0 + 1));
+    Add(MakeTask(kT0 + 2));
+    const Lease lease = ClaimOne("worker-1", kT0 + 10);
+    Must(store_->Complete(lease, "{}", kT0 + 20), "Complete");
+    Must(store_->Cancel(kTenant, cancelled.task_id, kT0 + 20), "Cancel");
+    ASSERT_EQ(Counts(), (StateCounts{1, 0, 1, 0, 1}));
+
+    ASSERT_EQ(Must(store_->PruneFinished(kT0 + 1000, 100), "PruneFinished"), 2);
+
+    EXPECT_EQ(Counts(), (StateCounts{1, 0, 0, 0, 0}));
+}
+
+TEST_P(Stats, CountsSurviveReopen) {
+    Add(MakeTask(kT0));
+    Add(MakeTask(kT0 + 1));
+    ClaimOne("worker-1", kT0 + 10);
+
+    std::unique_ptr<TaskStore> other = OpenStore();
+    ASSERT_NE(other, nullptr);
+
+    EXPECT_EQ(Must(other->Stats(), "Stats").by_status, (StateCounts{1, 1, 0, 0, 0}));
+}
+
+TEST_P(Stats, ConcurrentClaimsKeepCountsExact) {
+    constexpr int kTasks = 200;
+    for (int i = 0; i < kTasks; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+    std::vector<std::thread> workers;
+    std::atomic<int> errors{0};
+    for (int w = 0; w < 4; ++w) {
+        workers.emplace_back([this, w, &errors] {
+            std::unique_ptr<TaskStore> store = OpenStore();
+            if (store == nullptr) {
+                ++errors;
+                return;
+            }
+            const std::string owner = "worker-" + std::to_string(w);
+            for (int round = 0; round < 100; ++round) {
+                auto claimed = store->Claim(owner, 5, kT0 + kTasks, kLease);
+                if (!claimed.ok()) {
+                    ++errors;
+                    return;
+                }
+                if (claimed->empty()) {
+                    return;
+                }
+                for (const ClaimedTask& item : *claimed) {
+                    if (!store->Complete(item.lease, "{}", kT0 + kTasks + 1).ok()) {
+                        ++errors;
+                    }
+                }
+            }
+        });
+    }
+    for (std::thread& worker : workers) {
+        worker.join();
+    }
+
+    ASSERT_EQ(errors.load(), 0);
+    EXPECT_EQ(Counts(), (StateCounts{0, 0, kTasks, 0, 0}));
+}
+
+TEST_P(Stats, EarliestPendingIsClaimQueueHead) {
+    Add(MakeTask(kT0 + 5));
+    Add(MakeTask(kT0 + 2));
+    Add(MakeTask(kT0 + 9));
+
+    EXPECT_EQ(Must(store_->Stats(), "Stats").earliest_pending_eligible_at, kT0 + 2);
+
+    ClaimOne("worker-1", kT0 + 10);
+
+    EXPECT_EQ(Must(store_->Stats(), "Stats").earliest_pending_eligible_at, kT0 + 5);
+}
+
+// The traceparent sent with a submission
+
+TEST_P(CreateAndGet, ClaimReturnsTraceParent) {
+    NewTask traced = MakeTask(kT0);
+    traced.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    Add(traced);
+    Add(MakeTask(kT0 + 1));
+
+    const std::vector<ClaimedTask> claimed = ClaimAll("worker-1", kT0 + 10);
+
+    ASSERT_EQ(claimed.size(), 2u);
+    EXPECT_EQ(claimed[0].task.traceparent, traced.traceparent);
+    EXPECT_FALSE(claimed[1].task.traceparent.has_value());
+}
+
+TEST_P(CreateAndGet, BatchedCreateKeepsTraceParent) {
+    NewTask traced = MakeTask(kT0);
+    traced.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    NewTask keyed = MakeTask(kT0 + 1);
+    keyed.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    const std::optional<IdempotencyKey> key = IdempotencyKey{"key-1", "hash-1"};
+    const std::optional<IdempotencyKey> no_key;
+    const CreateRequest requests[] = {{&traced, &no_key}, {&keyed, &key}};
+    for (const auto& result : store_->CreateBatch(requests)) {
+        ASSERT_TRUE(result.ok()) << result.status().message();
+    }
+
+    const std::vector<ClaimedTask> claimed = ClaimAll("worker-1", kT0 + 10);
+
+    ASSERT_EQ(claimed.size(), 2u);
+    EXPECT_EQ(claimed[0].task.traceparent, traced.traceparent);
+    EXPECT_EQ(claimed[1].task.traceparent, keyed.traceparent);
+}
+
 const Backend kBackends[] = {
     {"Sqlite", []() -> std::unique_ptr<StoreFactory> { return std::make_unique<SqliteFactory>(); }},
     {"Postgres",
@@ -1586,6 +1848,7 @@ INSTANTIATE_TEST_SUITE_P(Conformance, List, testing::ValuesIn(kBackends), Backen
 INSTANTIATE_TEST_SUITE_P(Conformance, Prune, testing::ValuesIn(kBackends), BackendName);
 INSTANTIATE_TEST_SUITE_P(Conformance, ListPaging, testing::ValuesIn(kBackends), BackendName);
 INSTANTIATE_TEST_SUITE_P(Conformance, Batches, testing::ValuesIn(kBackends), BackendName);
+INSTANTIATE_TEST_SUITE_P(Conformance, Stats, testing::ValuesIn(kBackends), BackendName);
 
 }  // namespace
 }  // namespace conveyor

@@ -15,6 +15,8 @@
 #include "core/blocking.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "core/trace_context.hpp"
 #include "tasks/task_type.hpp"
 
 namespace conveyor {
@@ -46,6 +48,29 @@ constexpr int kReapBatch = 500;
 // slowest (non-Latin text through ICU, about 40 MB/s) that takes about
 // 100 us, less than handing the work to the CPU pool and back.
 constexpr std::size_t kInlineWorkBytes = 4096;
+
+// Counts a recorded outcome in the service counters.
+void CountOutcome(const RunOutcome& outcome, bool retry) {
+    metrics::ServiceCounters& counters = metrics::Service();
+    if (outcome.result_json) {
+        counters.attempts_completed.Add();
+    } else if (retry) {
+        counters.retries_scheduled.Add();
+    } else {
+        counters.dead_lettered.Add();
+    }
+}
+
+// Returns the trace of the submission that created `task`, or empty fields
+// when it came without a valid traceparent. The views point into `task`.
+TraceParent TraceOf(const Task& task) {
+    if (task.traceparent) {
+        if (const auto parsed = ParseTraceParent(*task.traceparent)) {
+            return *parsed;
+        }
+    }
+    return {};
+}
 
 }  // namespace
 
@@ -118,6 +143,7 @@ const std::string& WorkerPool::owner() const {
 }
 
 void WorkerPool::Start() {
+    metrics::Service().worker_slots.Set(impl_->options.concurrency);
     log::Info("worker", "worker pool started",
               {{"owner", impl_->owner}, {"concurrency", impl_->options.concurrency}});
     asio::co_spawn(impl_->strand, impl_->ClaimLoop(), asio::detached);
@@ -163,6 +189,7 @@ void WorkerPool::Impl::Finish(const std::string& task_id, const RunningTask* fin
     if (found != running.end() && found->second.get() == finished) {
         running.erase(found);
     }
+    metrics::Service().worker_slots_busy.Set(static_cast<std::int64_t>(running.size()));
     wake_pending = true;
     wake_timer.cancel();
     if (running.empty()) {
@@ -209,6 +236,7 @@ asio::awaitable<void> WorkerPool::Impl::ClaimLoop() {
                 running[item.lease.task_id] = entry;
                 asio::co_spawn(strand, RunTask(entry, std::move(item.task)), asio::detached);
             }
+            metrics::Service().worker_slots_busy.Set(static_cast<std::int64_t>(running.size()));
             if (static_cast<int>(claimed->size()) == wanted) {
                 continue;  // there may be more eligible tasks right now
             }
@@ -276,13 +304,22 @@ asio::awaitable<void> WorkerPool::Impl::ReapLoop() {
             log::Warn("worker", "reaping expired leases failed",
                       {{"error", reaped.status().message()}});
         } else {
+            metrics::ServiceCounters& counters = metrics::Service();
+            counters.leases_reaped.Add(reaped->requeued_ids.size() + reaped->failed_ids.size());
+            counters.dead_lettered.Add(reaped->failed_ids.size());
             for (const std::string& task_id : reaped->requeued_ids) {
                 log::Info("task", "lease expired; task requeued",
-                          {{"task_id", task_id}, {"error_code", "worker_lost"}});
+                          {{"task_id", task_id},
+                           {"from", "PROCESSING"},
+                           {"to", "PENDING"},
+                           {"error_code", "worker_lost"}});
             }
             for (const std::string& task_id : reaped->failed_ids) {
                 log::Info("task", "lease expired; task failed",
-                          {{"task_id", task_id}, {"error_code", "worker_lost"}});
+                          {{"task_id", task_id},
+                           {"from", "PROCESSING"},
+                           {"to", "FAILED"},
+                           {"error_code", "worker_lost"}});
                 if (on_finished) {
                     on_finished(task_id);
                 }
@@ -323,8 +360,17 @@ asio::awaitable<void> WorkerPool::Impl::RunTask(std::shared_ptr<RunningTask> run
                                                 Task task) {
     auto self = shared_from_this();
     const auto started = SteadyClock::now();
+    const TraceParent trace = TraceOf(task);
+    metrics::Service().attempts_started.Add();
     log::Info("task", "task started",
-              {{"task_id", task.task_id}, {"attempt", task.attempts}, {"owner", owner}});
+              {{"task_id", task.task_id},
+               {"tenant", task.tenant},
+               {"from", "PENDING"},
+               {"to", "PROCESSING"},
+               {"attempt", task.attempts},
+               {"owner", owner},
+               log::Field::IfPresent("trace_id", trace.trace_id),
+               log::Field::IfPresent("parent_span_id", trace.parent_id)});
 
     RunOutcome outcome;
     boost::json::object params;
@@ -399,7 +445,13 @@ asio::awaitable<void> WorkerPool::Impl::RunTask(std::shared_ptr<RunningTask> run
             });
             log::Info("task", "task handed back at shutdown",
                       {{"task_id", task.task_id},
-                       {"applied", handed.ok() && *handed == FenceOutcome::kApplied ? 1 : 0}});
+                       {"tenant", task.tenant},
+                       {"from", "PROCESSING"},
+                       {"to", "PENDING"},
+                       {"attempt", task.attempts},
+                       {"applied", handed.ok() && *handed == FenceOutcome::kApplied ? 1 : 0},
+                       log::Field::IfPresent("trace_id", trace.trace_id),
+                       log::Field::IfPresent("parent_span_id", trace.parent_id)});
             break;
         }
         case StopReason::kCancelled:
@@ -413,6 +465,9 @@ asio::awaitable<void> WorkerPool::Impl::RunTask(std::shared_ptr<RunningTask> run
             });
             log::Info("task", "task attempt abandoned",
                       {{"task_id", task.task_id},
+                       {"tenant", task.tenant},
+                       {"attempt", task.attempts},
+                       log::Field::IfPresent("trace_id", trace.trace_id),
                        {"reason",
                         running_task->stop == StopReason::kCancelled ? "cancelled" : "lease lost"},
                        {"handed_back", handed.ok() && *handed == FenceOutcome::kApplied ? 1 : 0}});
@@ -425,6 +480,7 @@ asio::awaitable<void> WorkerPool::Impl::RunTask(std::shared_ptr<RunningTask> run
 asio::awaitable<void> WorkerPool::Impl::Record(const std::shared_ptr<RunningTask>& running_task,
                                                const Task& task, const RunOutcome& outcome) {
     const Lease& lease = running_task->lease;
+    const TraceParent trace = TraceOf(task);
     const bool retry =
         !outcome.result_json && outcome.retryable && lease.attempt < task.max_attempts;
     std::optional<UnixMillis> retry_at;
@@ -448,33 +504,51 @@ asio::awaitable<void> WorkerPool::Impl::Record(const std::shared_ptr<RunningTask
         if (written.ok()) {
             if (*written == FenceOutcome::kLost) {
                 log::Info("task", "outcome discarded: the lease was lost",
-                          {{"task_id", task.task_id}, {"attempt", lease.attempt}});
+                          {{"task_id", task.task_id},
+                           {"tenant", task.tenant},
+                           {"attempt", lease.attempt},
+                           log::Field::IfPresent("trace_id", trace.trace_id),
+                           log::Field::IfPresent("parent_span_id", trace.parent_id)});
                 co_return;
             }
+            CountOutcome(outcome, retry);
             if (outcome.result_json) {
                 log::Info("task", "task completed",
-                          {{"task_id", task.task_id}, {"attempt", lease.attempt}});
+                          {{"task_id", task.task_id},
+                           {"tenant", task.tenant},
+                           {"from", "PROCESSING"},
+                           {"to", "COMPLETED"},
+                           {"attempt", lease.attempt},
+                           log::Field::IfPresent("trace_id", trace.trace_id),
+                           log::Field::IfPresent("parent_span_id", trace.parent_id)});
             } else {
                 log::Info("task", retry ? "task attempt failed; retry scheduled" : "task failed",
                           {{"task_id", task.task_id},
+                           {"tenant", task.tenant},
+                           {"from", "PROCESSING"},
+                           {"to", retry ? "PENDING" : "FAILED"},
                            {"attempt", lease.attempt},
                            {"error_code", outcome.error->code},
-                           {"error", outcome.error->message}});
+                           {"error", outcome.error->message},
+                           log::Field::IfPresent("trace_id", trace.trace_id),
+                           log::Field::IfPresent("parent_span_id", trace.parent_id)});
             }
             if (!retry && on_finished) {
                 on_finished(task.task_id);
             }
             co_return;
         }
-        log::Warn(
-            "task", "recording the outcome failed",
-            {{"task_id", task.task_id}, {"try", attempt}, {"error", written.status().message()}});
+        log::Warn("task", "recording the outcome failed",
+                  {{"task_id", task.task_id},
+                   {"try", attempt},
+                   {"error", written.status().message()},
+                   log::Field::IfPresent("trace_id", trace.trace_id)});
         co_await Pause(pause);
         pause *= 2;
     }
     // The lease will expire and the reaper will retry the task elsewhere.
     log::Error("task", "giving up on recording the outcome; the lease will expire",
-               {{"task_id", task.task_id}});
+               {{"task_id", task.task_id}, log::Field::IfPresent("trace_id", trace.trace_id)});
 }
 
 asio::awaitable<void> WorkerPool::Impl::ShutdownOnStrand(Millis grace) {

@@ -144,6 +144,71 @@ CREATE INDEX tasks_lease_expiry ON tasks (lease_expires_at) WHERE lease_expires_
 DROP INDEX tasks_finished;
 CREATE INDEX tasks_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
 )sql"},
+    {3, "traceparent column and task counts by state", R"sql(
+ALTER TABLE tasks ADD COLUMN traceparent text;
+
+-- The number of tasks in each state, so that /metrics never counts the
+-- tasks table: the sum of each column over all rows. A single row would
+-- serialise every writer on its lock, so there are 64 rows, and a
+-- transaction adds its changes to the row that its transaction id picks.
+-- The triggers are deferred to commit: a transaction then locks one row of
+-- task_counts, after every other lock it takes, so two writers can wait for
+-- each other here only briefly and never deadlock.
+CREATE TABLE task_counts (
+    slot integer PRIMARY KEY,
+    pending bigint NOT NULL DEFAULT 0,
+    processing bigint NOT NULL DEFAULT 0,
+    completed bigint NOT NULL DEFAULT 0,
+    failed bigint NOT NULL DEFAULT 0,
+    cancelled bigint NOT NULL DEFAULT 0
+);
+INSERT INTO task_counts (slot) SELECT generate_series(0, 63);
+
+CREATE FUNCTION conveyor_count_task_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    old_status text := CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.status END;
+    new_status text := CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE NEW.status END;
+BEGIN
+    UPDATE task_counts SET
+        pending = pending + (new_status IS NOT DISTINCT FROM 'PENDING')::int
+            - (old_status IS NOT DISTINCT FROM 'PENDING')::int,
+        processing = processing + (new_status IS NOT DISTINCT FROM 'PROCESSING')::int
+            - (old_status IS NOT DISTINCT FROM 'PROCESSING')::int,
+        completed = completed + (new_status IS NOT DISTINCT FROM 'COMPLETED')::int
+            - (old_status IS NOT DISTINCT FROM 'COMPLETED')::int,
+        failed = failed + (new_status IS NOT DISTINCT FROM 'FAILED')::int
+            - (old_status IS NOT DISTINCT FROM 'FAILED')::int,
+        cancelled = cancelled + (new_status IS NOT DISTINCT FROM 'CANCELLED')::int
+            - (old_status IS NOT DISTINCT FROM 'CANCELLED')::int
+    WHERE slot = (txid_current() % 64)::integer;
+    RETURN NULL;
+END;
+$$;
+
+CREATE CONSTRAINT TRIGGER tasks_count_insert AFTER INSERT ON tasks
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    EXECUTE FUNCTION conveyor_count_task_change();
+CREATE CONSTRAINT TRIGGER tasks_count_update AFTER UPDATE OF status ON tasks
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION conveyor_count_task_change();
+CREATE CONSTRAINT TRIGGER tasks_count_delete AFTER DELETE ON tasks
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    EXECUTE FUNCTION conveyor_count_task_change();
+
+-- CREATE TRIGGER locks tasks against writes until this transaction
+-- commits, so the one count below misses no change and counts none twice.
+UPDATE task_counts SET
+    pending = counted.pending, processing = counted.processing,
+    completed = counted.completed, failed = counted.failed, cancelled = counted.cancelled
+FROM (SELECT count(*) FILTER (WHERE status = 'PENDING') AS pending,
+             count(*) FILTER (WHERE status = 'PROCESSING') AS processing,
+             count(*) FILTER (WHERE status = 'COMPLETED') AS completed,
+             count(*) FILTER (WHERE status = 'FAILED') AS failed,
+             count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled
+      FROM tasks) AS counted
+WHERE slot = 0;
+)sql"},
 };
 
 // A fixed key for pg_advisory_xact_lock: the bytes of "conveyor" as a

@@ -57,8 +57,8 @@ const Statement kInsertTask{
     "conveyor_insert_task",
     "WITH task AS ("
     " INSERT INTO tasks (task_id, tenant, type, status, params_json, metadata_json, text_bytes,"
-    " attempts, max_attempts, created_at, updated_at, eligible_at)"
-    " VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, 0, $7, $8, $8, $8) RETURNING task_id),"
+    " attempts, max_attempts, created_at, updated_at, eligible_at, traceparent)"
+    " VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, 0, $7, $8, $8, $8, $10) RETURNING task_id),"
     " stored_text AS (INSERT INTO task_texts (task_id, text) SELECT task_id, $9::bytea FROM task"
     " RETURNING task_id)"
     " SELECT task_id FROM stored_text"};
@@ -73,9 +73,9 @@ const Statement kInsertTaskWithKey{
     " VALUES ($2, $10, $11, $1, $8) ON CONFLICT DO NOTHING RETURNING task_id),"
     " task AS ("
     " INSERT INTO tasks (task_id, tenant, type, status, params_json, metadata_json, text_bytes,"
-    " attempts, max_attempts, created_at, updated_at, eligible_at)"
+    " attempts, max_attempts, created_at, updated_at, eligible_at, traceparent)"
     " SELECT task_id, $2::text, $3::text, 'PENDING', $4::text, $5::text, $6::bigint, 0,"
-    " $7::integer, $8::bigint, $8::bigint, $8::bigint FROM key RETURNING task_id),"
+    " $7::integer, $8::bigint, $8::bigint, $8::bigint, $12::text FROM key RETURNING task_id),"
     " stored_text AS (INSERT INTO task_texts (task_id, text) SELECT task_id, $9::bytea FROM task"
     " RETURNING task_id)"
     " SELECT task_id FROM stored_text"};
@@ -149,10 +149,20 @@ const Statement kClaim{
     " UPDATE tasks SET status = 'PROCESSING', attempts = attempts + 1, lease_owner = $1,"
     " lease_expires_at = $2, started_at = $3, updated_at = $3, next_attempt_at = NULL"
     " FROM picked WHERE tasks.task_id = picked.task_id AND tasks.status = 'PENDING'"
-    " RETURNING tasks.eligible_at, " +
+    " RETURNING tasks.eligible_at, tasks.traceparent, " +
         TaskColumns("tasks") + ") SELECT " + TaskColumns("c") +
-        ", x.text FROM claimed c LEFT JOIN task_texts x ON x.task_id = c.task_id"
+        ", x.text, c.traceparent FROM claimed c LEFT JOIN task_texts x ON x.task_id = c.task_id"
         " ORDER BY c.eligible_at, c.task_id"};
+
+// Sums the slots of task_counts, and reads the first entry of tasks_claim,
+// the index that claims read.
+const Statement kSelectTaskStats{
+    "conveyor_select_task_stats",
+    "SELECT sum(pending)::bigint, sum(processing)::bigint, sum(completed)::bigint,"
+    " sum(failed)::bigint, sum(cancelled)::bigint,"
+    " (SELECT eligible_at FROM tasks WHERE status = 'PENDING'"
+    " ORDER BY eligible_at, task_id LIMIT 1)"
+    " FROM task_counts"};
 
 // A renewal is bookkeeping, not a change a client can see, so it leaves
 // updated_at alone. It is two statements in one transaction. The first locks

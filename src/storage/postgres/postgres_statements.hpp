@@ -33,11 +33,12 @@ inline constexpr char kChangeChannel[] = "conveyor_tasks";
 inline constexpr int kTaskSummaryColumnCount = 16;
 
 // $1 task_id, $2 tenant, $3 type, $4 params_json, $5 metadata_json,
-// $6 text_bytes, $7 max_attempts, $8 created_at, $9 text (bytea). Stores
-// the task and its text and returns one row, or fails with 23505 when the
-// id exists.
+// $6 text_bytes, $7 max_attempts, $8 created_at, $9 text (bytea),
+// $10 traceparent. Stores the task and its text and returns one row, or
+// fails with 23505 when the id exists.
 extern const Statement kInsertTask;
-// The same, plus $10 idempotency key and $11 request hash: the key is
+// The same, but $10 idempotency key, $11 request hash and $12
+// traceparent: the key is
 // inserted first with ON CONFLICT DO NOTHING, and only when it is new does
 // the task follow. Returns one row when it stored the task, none when the
 // key existed.
@@ -63,8 +64,12 @@ extern const Statement kCancel;
 extern const Statement kRedrive;
 
 // $1 owner, $2 lease expiry, $3 now, $4 limit. Returns the task columns,
-// then the text, in claim order.
+// then the text and the traceparent, in claim order.
 extern const Statement kClaim;
+// Returns one row: the task counts by state (PENDING, PROCESSING,
+// COMPLETED, FAILED, CANCELLED), then the earliest eligible_at of a PENDING
+// task or NULL.
+extern const Statement kSelectTaskStats;
 // $1 owner. Locks the owner's leased rows in task_id order; returns their count.
 extern const Statement kLockHeldLeases;
 // $1 owner, $2 lease expiry. Returns task_id.

@@ -236,6 +236,7 @@ Result<std::vector<ClaimedTask>> ReadClaimedTasks(const QueryResult& rows, std::
             return Status::Internal("task " + task->task_id + " has no stored text");
         }
         task->text = rows.Text(row, kTextColumn);
+        task->traceparent = rows.OptionalText(row, kTextColumn + 1);
         Lease lease{task->task_id, std::string(owner), task->attempts};
         claimed.push_back(ClaimedTask{std::move(*task), std::move(lease)});
     }
@@ -464,6 +465,7 @@ Params CreateParams(const NewTask& task, const std::optional<IdempotencyKey>& ke
     if (key) {
         params.Text(key->key).Text(key->request_hash);
     }
+    params.OptionalText(task.traceparent);
     return params;
 }
 
@@ -810,6 +812,26 @@ Result<std::vector<ClaimedTask>> PostgresTaskStore::Claim(std::string_view owner
             return rows.status();
         }
         return ReadClaimedTasks(*rows, owner);
+    });
+}
+
+Result<TaskStats> PostgresTaskStore::Stats() {
+    return Run([&](Connection& connection) -> Result<TaskStats> {
+        Result<QueryResult> rows = connection.Execute(postgres::kSelectTaskStats, Params());
+        if (!rows.ok()) {
+            return rows.status();
+        }
+        if (rows->rows() != 1) {
+            return Status::Internal("the task counts query returned no row");
+        }
+        TaskStats stats;
+        for (int column = 0; column < static_cast<int>(stats.by_status.size()); ++column) {
+            stats.by_status[static_cast<std::size_t>(column)] =
+                rows->OptionalInt64(0, column).value_or(0);
+        }
+        stats.earliest_pending_eligible_at =
+            rows->OptionalInt64(0, static_cast<int>(stats.by_status.size()));
+        return stats;
     });
 }
 

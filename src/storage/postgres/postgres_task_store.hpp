@@ -114,6 +114,7 @@ class PostgresTaskStore final : public TaskStore {
     Result<ReapOutcome> ReapExpired(UnixMillis now, int limit,
                                     const std::function<Millis(int attempts)>& backoff) override;
     Result<int> PruneFinished(UnixMillis finished_before, int limit) override;
+    Result<TaskStats> Stats() override;
 
   private:
     class ConnectionLease;

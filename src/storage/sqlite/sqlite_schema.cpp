@@ -85,6 +85,41 @@ CREATE INDEX tasks_finished ON tasks (finished_at)
     WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
 CREATE INDEX idempotency_keys_task ON idempotency_keys (task_id);
 )sql"},
+    // task_counts stores the number of tasks in each state, so /metrics
+    // never counts the tasks table. Triggers keep it in step inside the
+    // transaction that changes a task, whatever statement does it. SQLite
+    // has one writer at a time, so one row per state costs no contention.
+    // The one-time count below is the only scan.
+    {3, "traceparent column and task counts by state", R"sql(
+ALTER TABLE tasks ADD COLUMN traceparent TEXT;
+
+CREATE TABLE task_counts (
+    status TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO task_counts (status, count)
+SELECT states.status, (SELECT count(*) FROM tasks WHERE tasks.status = states.status)
+FROM (SELECT 'PENDING' AS status UNION ALL SELECT 'PROCESSING' UNION ALL SELECT 'COMPLETED'
+      UNION ALL SELECT 'FAILED' UNION ALL SELECT 'CANCELLED') AS states;
+
+CREATE TRIGGER tasks_count_insert AFTER INSERT ON tasks
+BEGIN
+    UPDATE task_counts SET count = count + 1 WHERE status = NEW.status;
+END;
+
+CREATE TRIGGER tasks_count_update AFTER UPDATE OF status ON tasks
+WHEN OLD.status <> NEW.status
+BEGIN
+    UPDATE task_counts SET count = count - 1 WHERE status = OLD.status;
+    UPDATE task_counts SET count = count + 1 WHERE status = NEW.status;
+END;
+
+CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks
+BEGIN
+    UPDATE task_counts SET count = count - 1 WHERE status = OLD.status;
+END;
+)sql"},
 };
 
 Status CreateMigrationsTable(Connection& connection) {

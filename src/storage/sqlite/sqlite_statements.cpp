@@ -35,8 +35,8 @@ const std::string kTaskColumns = kTaskSummaryColumns + ", result_json";
 
 const std::string kInsertTaskSql =
     "INSERT INTO tasks (task_id, tenant, type, status, params_json, metadata_json, text_bytes,"
-    " attempts, max_attempts, created_at, updated_at, eligible_at)"
-    " VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, 0, ?7, ?8, ?8, ?8)";
+    " attempts, max_attempts, created_at, updated_at, eligible_at, traceparent)"
+    " VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, 0, ?7, ?8, ?8, ?8, ?9)";
 
 const std::string kInsertTextSql = "INSERT INTO task_texts (task_rowid, text) VALUES (?1, ?2)";
 
@@ -89,8 +89,15 @@ const std::string kClaimSql =
     " lease_expires_at = ?2, started_at = ?3, updated_at = ?3, next_attempt_at = NULL"
     " WHERE id IN (SELECT id FROM tasks WHERE status = 'PENDING' AND eligible_at <= ?3"
     " ORDER BY eligible_at, task_id LIMIT ?4)"
-    " RETURNING id, eligible_at, " +
+    " RETURNING id, eligible_at, traceparent, " +
     kTaskColumns;
+
+const std::string kSelectTaskCountsSql = "SELECT status, count FROM task_counts";
+
+// The first entry of tasks_claim, the index that claims read.
+const std::string kSelectClaimHeadSql =
+    "SELECT eligible_at FROM tasks INDEXED BY tasks_claim WHERE status = 'PENDING'"
+    " ORDER BY eligible_at, task_id LIMIT 1";
 
 const std::string kSelectTextSql = "SELECT text FROM task_texts WHERE task_rowid = ?1";
 

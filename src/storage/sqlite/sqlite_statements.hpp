@@ -20,7 +20,7 @@ extern const std::string kTaskColumns;
 inline constexpr int kTaskSummaryColumnCount = 16;
 
 // ?1 task_id, ?2 tenant, ?3 type, ?4 params_json, ?5 metadata_json,
-// ?6 text_bytes, ?7 max_attempts, ?8 created_at.
+// ?6 text_bytes, ?7 max_attempts, ?8 created_at, ?9 traceparent.
 extern const std::string kInsertTaskSql;
 // ?1 tasks.id, ?2 text.
 extern const std::string kInsertTextSql;
@@ -48,8 +48,12 @@ extern const std::string kCancelSql;
 extern const std::string kRedriveSql;
 
 // ?1 owner, ?2 lease expiry, ?3 now, ?4 limit. Returns id, eligible_at,
-// then kTaskColumns.
+// traceparent, then kTaskColumns.
 extern const std::string kClaimSql;
+// Returns status and count, one row per state.
+extern const std::string kSelectTaskCountsSql;
+// Returns the eligible_at of the first PENDING task in claim order, if any.
+extern const std::string kSelectClaimHeadSql;
 // ?1 tasks.id. Returns the text.
 extern const std::string kSelectTextSql;
 // ?1 owner, ?2 lease expiry, ?3 now. Returns task_id.

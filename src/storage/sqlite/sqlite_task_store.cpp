@@ -365,6 +365,7 @@ Result<std::int64_t> InsertTask(Connection& db, const NewTask& task) {
     (*insert)->BindInt64(6, static_cast<std::int64_t>(task.text.size()));
     (*insert)->BindInt64(7, task.max_attempts);
     (*insert)->BindInt64(8, task.created_at);
+    (*insert)->BindOptionalText(9, task.traceparent);
     if (Status status = (*insert)->Run(); !status.ok()) {
         if ((*insert)->failed_code() == SQLITE_CONSTRAINT_UNIQUE) {
             return Status::Conflict("task id " + task.task_id +
@@ -467,10 +468,11 @@ Result<std::vector<ClaimedRow>> ClaimRows(Connection& db, std::string_view owner
     (*claim)->BindInt64(4, limit);
     std::vector<ClaimedRow> rows;
     Status status = ForEachRow(**claim, [&](Statement& row) {
-        Result<Task> task = ReadTask(row, 2, true);
+        Result<Task> task = ReadTask(row, 3, true);
         if (!task.ok()) {
             return task.status();
         }
+        task->traceparent = row.ColumnOptionalText(2);
         rows.push_back(ClaimedRow{row.ColumnInt64(0), row.ColumnInt64(1), std::move(*task)});
         return Status::Ok();
     });
@@ -733,6 +735,39 @@ Result<std::int64_t> SqliteTaskStore::CountPending(std::string_view tenant, std:
         }
         ++count;
     }
+}
+
+Result<TaskStats> SqliteTaskStore::Stats() {
+    ReaderLease reader = AcquireReader();
+    Result<StatementHandle> counts = reader->Prepare(sqlite::kSelectTaskCountsSql);
+    if (!counts.ok()) {
+        return counts.status();
+    }
+    TaskStats stats;
+    Status status = ForEachRow(**counts, [&](Statement& row) {
+        Result<TaskStatus> task_status = ReadStatus(row, 0);
+        if (!task_status.ok()) {
+            return task_status.status();
+        }
+        stats.by_status[static_cast<std::size_t>(*task_status)] = row.ColumnInt64(1);
+        return Status::Ok();
+    });
+    if (!status.ok()) {
+        return status;
+    }
+
+    Result<StatementHandle> head = reader->Prepare(sqlite::kSelectClaimHeadSql);
+    if (!head.ok()) {
+        return head.status();
+    }
+    Result<bool> found = (*head)->Step();
+    if (!found.ok()) {
+        return found.status();
+    }
+    if (*found) {
+        stats.earliest_pending_eligible_at = (*head)->ColumnInt64(0);
+    }
+    return stats;
 }
 
 Result<std::vector<std::pair<std::string, TaskStatus>>> SqliteTaskStore::GetStatuses(

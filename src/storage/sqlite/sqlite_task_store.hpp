@@ -79,6 +79,7 @@ class SqliteTaskStore final : public TaskStore {
     Result<ReapOutcome> ReapExpired(UnixMillis now, int limit,
                                     const std::function<Millis(int attempts)>& backoff) override;
     Result<int> PruneFinished(UnixMillis finished_before, int limit) override;
+    Result<TaskStats> Stats() override;
 
   private:
     class ReaderLease;
