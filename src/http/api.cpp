@@ -13,6 +13,7 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "http/cursor.hpp"
+#include "http/openapi_document.hpp"
 #include "http/router.hpp"
 #include "http/task_json.hpp"
 
@@ -205,6 +206,9 @@ asio::awaitable<Response> Api::Route(Context& context) {
             co_return co_await CancelTask(context);
         case Route::kTaskRetry:
             co_return co_await RetryTask(context);
+        case Route::kOpenApi:
+            co_return MakeJsonResponse(beast_http::status::ok, std::string(OpenApiDocument()),
+                                       request);
         case Route::kNone:
             break;
     }

@@ -9,6 +9,9 @@ RouteMatch MatchRoute(std::string_view path) {
     if (path == "/readyz") {
         return {Route::kReadyz, {}};
     }
+    if (path == "/openapi.json") {
+        return {Route::kOpenApi, {}};
+    }
     constexpr std::string_view kTasks = "/v1/tasks";
     if (path == kTasks) {
         return {Route::kTasks, {}};
@@ -46,6 +49,7 @@ std::string_view AllowedMethods(Route route) {
         case Route::kHealthz:
         case Route::kReadyz:
         case Route::kTask:
+        case Route::kOpenApi:
             return "GET, HEAD";
         case Route::kNone:
             return "";
@@ -63,6 +67,7 @@ bool IsMethodAllowed(Route route, std::string_view method) {
         case Route::kHealthz:
         case Route::kReadyz:
         case Route::kTask:
+        case Route::kOpenApi:
             return method == "GET" || method == "HEAD";
         case Route::kNone:
             return false;
@@ -84,6 +89,8 @@ std::string_view RouteName(Route route) {
             return "/v1/tasks/{id}/cancel";
         case Route::kTaskRetry:
             return "/v1/tasks/{id}/retry";
+        case Route::kOpenApi:
+            return "/openapi.json";
         case Route::kNone:
             return "unmatched";
     }

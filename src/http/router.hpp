@@ -13,6 +13,7 @@ enum class Route {
     kTask,        // /v1/tasks/{id}
     kTaskCancel,  // /v1/tasks/{id}/cancel
     kTaskRetry,   // /v1/tasks/{id}/retry
+    kOpenApi,     // /openapi.json
 };
 
 struct RouteMatch {

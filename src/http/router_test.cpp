@@ -35,6 +35,12 @@ TEST(MatchRoute, Readyz) {
     EXPECT_EQ(MatchRoute("/readyz").route, Route::kReadyz);
 }
 
+TEST(MatchRoute, OpenApiDocument) {
+    EXPECT_EQ(MatchRoute("/openapi.json").route, Route::kOpenApi);
+    EXPECT_EQ(MatchRoute("/openapi.json/").route, Route::kNone);
+    EXPECT_EQ(MatchRoute("/v1/openapi.json").route, Route::kNone);
+}
+
 TEST(MatchRoute, TaskCollection) {
     const RouteMatch match = MatchRoute("/v1/tasks");
     EXPECT_EQ(match.route, Route::kTasks);
@@ -117,11 +123,12 @@ TEST(AllowedMethods, EachRoute) {
     EXPECT_EQ(AllowedMethods(Route::kTask), "GET, HEAD");
     EXPECT_EQ(AllowedMethods(Route::kTaskCancel), "POST");
     EXPECT_EQ(AllowedMethods(Route::kTaskRetry), "POST");
+    EXPECT_EQ(AllowedMethods(Route::kOpenApi), "GET, HEAD");
     EXPECT_EQ(AllowedMethods(Route::kNone), "");
 }
 
 TEST(IsMethodAllowed, ReadOnlyRoutes) {
-    for (const Route route : {Route::kHealthz, Route::kReadyz, Route::kTask}) {
+    for (const Route route : {Route::kHealthz, Route::kReadyz, Route::kTask, Route::kOpenApi}) {
         EXPECT_TRUE(IsMethodAllowed(route, "GET")) << RouteName(route);
         EXPECT_TRUE(IsMethodAllowed(route, "HEAD")) << RouteName(route);
         EXPECT_FALSE(IsMethodAllowed(route, "POST")) << RouteName(route);
@@ -160,7 +167,8 @@ TEST(IsMethodAllowed, UnmatchedRouteAllowsNothing) {
 TEST(IsMethodAllowed, AgreesWithAllowedMethods) {
     // Every method listed in the Allow value is accepted, and no other.
     for (const Route route : {Route::kHealthz, Route::kReadyz, Route::kTasks, Route::kTask,
-                              Route::kTaskCancel, Route::kTaskRetry, Route::kNone}) {
+                              Route::kTaskCancel, Route::kTaskRetry, Route::kOpenApi,
+                              Route::kNone}) {
         const std::string_view allow = AllowedMethods(route);
         for (const std::string_view method : {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"}) {
             const bool listed = SplitAllow(allow).contains(std::string(method));
@@ -176,6 +184,7 @@ TEST(RouteName, EachRoute) {
     EXPECT_EQ(RouteName(Route::kTask), "/v1/tasks/{id}");
     EXPECT_EQ(RouteName(Route::kTaskCancel), "/v1/tasks/{id}/cancel");
     EXPECT_EQ(RouteName(Route::kTaskRetry), "/v1/tasks/{id}/retry");
+    EXPECT_EQ(RouteName(Route::kOpenApi), "/openapi.json");
     EXPECT_EQ(RouteName(Route::kNone), "unmatched");
 }
 
