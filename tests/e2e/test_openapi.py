@@ -192,6 +192,9 @@ def test_operations_endpoints_match_schema(server, document):
         ("POST", "/v1/tasks/not-a-uuid/cancel", None, "/v1/tasks/{task_id}/cancel"),
         ("POST", "/v1/tasks/not-a-uuid/retry", None, "/v1/tasks/{task_id}/retry"),
         ("GET", "/healthz?a=1&a=2", None, "/healthz"),
+        # The name decodes to a byte that is not UTF-8; the detail that
+        # quotes it must still be valid JSON.
+        ("GET", "/v1/tasks?cr%EAated_after=1", None, "/v1/tasks"),
     ],
 )
 def test_400_matches_problem_schema(api_only, document, method, path, body, template):

@@ -1,10 +1,10 @@
-// Fuzzes HTTP request handling without a socket: the input bytes arrive on
-// an in-memory stream, in pieces of a size set by the first byte, and go
-// through the same steps as a connection of the server (src/http/server.cpp):
-// Beast's parser with the server's limits and piecewise header count, the
-// framing checks, then the target parsing and routing of the API
-// (src/http/api.cpp, src/http/router.cpp). Requests follow one another on
-// the connection while each keeps it alive.
+// Fuzzes HTTP request handling without a socket. The input bytes arrive on
+// an in-memory stream, in pieces of a size set by the first byte. They go
+// through the steps of a server connection (src/http/server.cpp): Beast's
+// parser with the server's limits and piecewise header count, the framing
+// checks, then the target parsing and routing of the API (src/http/api.cpp,
+// src/http/router.cpp). Requests follow one another on the connection while
+// each keeps it alive.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/write.hpp>
@@ -35,6 +35,7 @@ namespace beast_http = boost::beast::http;
 
 using conveyor::fuzz::Require;
 using conveyor::http::Route;
+using Request = beast_http::request<beast_http::string_body>;
 
 constexpr int kMaxRequestsPerInput = 8;
 // Small enough that the fuzzer reaches the body limit.
@@ -47,7 +48,7 @@ void CheckProblemJson(conveyor::http::ErrorCode code, std::string detail) {
     Require(!error, "a problem body is valid JSON");
 }
 
-// Checks the router's answers for `path` against each other.
+// Checks that the router's results for `path` agree with each other.
 void CheckRoute(std::string_view path) {
     const conveyor::http::RouteMatch match = conveyor::http::MatchRoute(path);
     const std::string_view allow = conveyor::http::AllowedMethods(match.route);
@@ -91,7 +92,7 @@ void CheckRoute(std::string_view path) {
 
 // Parses the request target and its query as Api::Route does, and checks
 // the routing of its path.
-void RouteRequest(const conveyor::http::Request& request) {
+void RouteRequest(const Request& request) {
     const std::string_view raw_target = request.target();
     const auto target = boost::urls::parse_uri_reference(raw_target);
     if (!target || (!target->has_scheme() && !raw_target.starts_with('/'))) {
@@ -138,7 +139,7 @@ bool ServeOneRequest(beast::test::stream& stream, beast::flat_buffer& buffer) {
         }
         header_bytes += read;
         if (header_bytes > limits.max_header_bytes) {
-            return false;  // answered 400, connection closed
+            return false;  // the server responds 400 and closes the connection
         }
     }
     if (error) {
@@ -158,7 +159,7 @@ bool ServeOneRequest(beast::test::stream& stream, beast::flat_buffer& buffer) {
             return false;
         }
     }
-    const conveyor::http::Request& request = parser.get();
+    const Request& request = parser.get();
     Require(request.body().size() <= kMaxBodyBytes, "a read body is within the limit");
     RouteRequest(request);
 

@@ -147,7 +147,6 @@ def cursor_seeds():
         seeds.append(b"\x00" + valid[:10] + b"-" + valid[11:])
     seeds.append(b"\x00" + cursor(5, TASK_ID.upper()))
     seeds.append(b"\x00" + cursor(5, "not-a-uuid"))
-    seeds.append(b"\x00" + cursor("007", TASK_ID))
     seeds.append(b"\x00")
     seeds.append(b"\x00====")
     seeds.append(b"\x00" + b"A" * 600)
