@@ -44,7 +44,7 @@ TEST(OpenApiDocument, EveryPathHasRoute) {
     ASSERT_TRUE(paths->is_object());
     for (const auto& [path, item] : paths->get_object()) {
         // NOTE: /metrics is documented ahead of its route, which is built
-        // separately; drop this exception once MatchRoute knows it.
+        // separately; drop this exception once MatchRoute matches it.
         if (path == "/metrics") {
             continue;
         }

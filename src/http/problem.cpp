@@ -55,9 +55,9 @@ CodeInfo InfoOf(ErrorCode code) {
     return {500, "internal_error", "Internal error"};
 }
 
-// Returns the length of the well-formed UTF-8 sequence at the start of
-// `text` (RFC 3629), or the length of its longest well-formed prefix, as a
-// negative number, when the sequence is ill-formed.
+// Returns the length of the well-formed UTF-8 sequence (RFC 3629) at the
+// start of `text`. When it is ill-formed, returns minus the number of bytes
+// that one U+FFFD replaces: its longest well-formed prefix, at least one.
 int Utf8SequenceLength(std::string_view text) {
     const auto byte = [&text](std::size_t i) { return static_cast<unsigned char>(text[i]); };
     const unsigned char lead = byte(0);
