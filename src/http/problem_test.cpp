@@ -40,14 +40,15 @@ TEST(ProblemJson, ReplacesEachIllFormedSequence) {
     const boost::json::object body = ParseProblem(
         {ErrorCode::kInvalidParameter, "a\xE2\x82" "b\xC0\xAF" "c\xED\xA0\x80" "d\x80", {}});
     const std::string replacement = "\xEF\xBF\xBD";
-    EXPECT_EQ(body.at("detail"), "a" + replacement + "b" + replacement + replacement + "c" +
-                                     replacement + replacement + replacement + "d" + replacement);
+    const std::string expected = "a" + replacement + "b" + replacement + replacement + "c" +
+                                 replacement + replacement + replacement + "d" + replacement;
+    EXPECT_EQ(body.at("detail").as_string(), expected);
 }
 
 TEST(ProblemJson, KeepsValidUtf8) {
     const std::string detail = "caf\xC3\xA9 \xE6\x9D\xB1 \xF0\x9F\x98\x80";
     const boost::json::object body = ParseProblem({ErrorCode::kInvalidParameter, detail, {}});
-    EXPECT_EQ(body.at("detail"), detail);
+    EXPECT_EQ(body.at("detail").as_string(), detail);
 }
 
 TEST(ProblemJson, ReplacesInvalidUtf8InErrors) {
