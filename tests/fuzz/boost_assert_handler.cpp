@@ -10,11 +10,11 @@
 namespace {
 
 // basic_parser::parse_chunk_header asserts n >= 5 when it comes back to a
-// final chunk "0\r\n" with more bytes, but after a first chunk with no CRLF
-// before it, 3 or 4 bytes are valid there, and the code that follows asks
-// for more input correctly. Boost 1.86 relaxed the assertion to n >= 3 in
-// that case (Beast pull request 2861). Release builds have no assertions,
-// so only a Debug build of the server could stop on it.
+// final chunk "0\r\n" with more bytes. After a first chunk with no CRLF
+// before it, 3 or 4 bytes are valid there, and the code that follows returns
+// need_more correctly. Upstream Beast relaxed the assertion in 2024
+// (boostorg/beast pull request 2861). Release builds have no assertions, so
+// only a Debug build of the server could stop on it.
 bool IsKnownBeastFalseAssertion(std::string_view expression, std::string_view file) {
     return expression == "n >= 5" && file.ends_with("boost/beast/http/impl/basic_parser.ipp");
 }
