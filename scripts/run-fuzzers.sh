@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Usage: scripts/run-fuzzers.sh SECONDS [TARGET...]
-# Runs each fuzz target (all four when none is named: analyzer cursor
-# http_request submission) for SECONDS, one after another, after building
-# them with the fuzz preset. New inputs go to build/fuzz/long-corpus/TARGET, which later
-# runs reuse; crashes land in build/fuzz/long-artifacts/TARGET/. Exits
-# non-zero when a target finds a crash.
+# Builds the fuzz preset, then runs each fuzz target (all four when none is
+# named: analyzer cursor http_request submission) for SECONDS, one after
+# another. New inputs go to build/fuzz/long-corpus/TARGET, which later runs
+# reuse; crashes land in build/fuzz/long-artifacts/TARGET/. Exits non-zero
+# when a target finds a crash.
 set -euo pipefail
 
 if [ $# -lt 1 ] || ! [[ "$1" =~ ^[0-9]+$ ]]; then

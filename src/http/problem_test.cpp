@@ -29,16 +29,24 @@ TEST(ProblemJson, HasEveryMember) {
 // A detail may quote request bytes, such as the name of a query parameter
 // written %EA, which decodes to a byte that is not UTF-8 on its own.
 TEST(ProblemJson, ReplacesInvalidUtf8InDetail) {
-    const boost::json::object body = ParseProblem(
-        {ErrorCode::kInvalidParameter, "Unknown query parameter cr\xEA" "ated.", {}});
-    EXPECT_EQ(body.at("detail"), "Unknown query parameter cr\xEF\xBF\xBD" "ated.");
+    const boost::json::object body = ParseProblem({ErrorCode::kInvalidParameter,
+                                                   "Unknown query parameter cr\xEA"
+                                                   "ated.",
+                                                   {}});
+    EXPECT_EQ(body.at("detail"),
+              "Unknown query parameter cr\xEF\xBF\xBD"
+              "ated.");
 }
 
 TEST(ProblemJson, ReplacesEachIllFormedSequence) {
     // A truncated three-byte sequence, an overlong form, an encoded
     // surrogate and a lone continuation byte each become one U+FFFD.
-    const boost::json::object body = ParseProblem(
-        {ErrorCode::kInvalidParameter, "a\xE2\x82" "b\xC0\xAF" "c\xED\xA0\x80" "d\x80", {}});
+    const boost::json::object body = ParseProblem({ErrorCode::kInvalidParameter,
+                                                   "a\xE2\x82"
+                                                   "b\xC0\xAF"
+                                                   "c\xED\xA0\x80"
+                                                   "d\x80",
+                                                   {}});
     const std::string replacement = "\xEF\xBF\xBD";
     const std::string expected = "a" + replacement + "b" + replacement + replacement + "c" +
                                  replacement + replacement + replacement + "d" + replacement;

@@ -166,9 +166,9 @@ TEST(IsMethodAllowed, UnmatchedRouteAllowsNothing) {
 
 TEST(IsMethodAllowed, AgreesWithAllowedMethods) {
     // Every method listed in the Allow value is accepted, and no other.
-    for (const Route route : {Route::kHealthz, Route::kReadyz, Route::kTasks, Route::kTask,
-                              Route::kTaskCancel, Route::kTaskRetry, Route::kOpenApi,
-                              Route::kNone}) {
+    for (const Route route :
+         {Route::kHealthz, Route::kReadyz, Route::kTasks, Route::kTask, Route::kTaskCancel,
+          Route::kTaskRetry, Route::kOpenApi, Route::kNone}) {
         const std::string_view allow = AllowedMethods(route);
         for (const std::string_view method : {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"}) {
             const bool listed = SplitAllow(allow).contains(std::string(method));

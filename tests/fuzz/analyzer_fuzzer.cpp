@@ -61,8 +61,7 @@ void CheckSame(const AnalysisResult& fast, const AnalysisResult& icu) {
     Require(fast.top_words.size() == icu.top_words.size(),
             "both paths rank the same number of words");
     for (std::size_t i = 0; i < fast.top_words.size(); ++i) {
-        Require(fast.top_words[i].word == icu.top_words[i].word,
-                "both paths rank the same words");
+        Require(fast.top_words[i].word == icu.top_words[i].word, "both paths rank the same words");
         Require(fast.top_words[i].count == icu.top_words[i].count,
                 "both paths give the same counts");
     }

@@ -21,8 +21,8 @@ bool IsKnownBeastFalseAssertion(std::string_view expression, std::string_view fi
 
 [[noreturn]] void Fail(const char* expression, const char* message, const char* function,
                        const char* file, long line) {
-    std::fprintf(stderr, "%s:%ld: %s: assertion failed: %s%s%s\n", file, line, function,
-                 expression, message != nullptr ? ": " : "", message != nullptr ? message : "");
+    std::fprintf(stderr, "%s:%ld: %s: assertion failed: %s%s%s\n", file, line, function, expression,
+                 message != nullptr ? ": " : "", message != nullptr ? message : "");
     std::abort();
 }
 

@@ -31,10 +31,9 @@ bool ParsesAsJson(std::string_view text) {
 }
 
 void CheckProblem(const Problem& problem) {
-    const bool known_code = problem.code == ErrorCode::kInvalidJson ||
-                            problem.code == ErrorCode::kValidationFailed ||
-                            problem.code == ErrorCode::kUnknownTaskType ||
-                            problem.code == ErrorCode::kPayloadTooLarge;
+    const bool known_code =
+        problem.code == ErrorCode::kInvalidJson || problem.code == ErrorCode::kValidationFailed ||
+        problem.code == ErrorCode::kUnknownTaskType || problem.code == ErrorCode::kPayloadTooLarge;
     Require(known_code, "a rejected body gets one of the four body error codes");
     Require(problem.errors.empty() == (problem.code != ErrorCode::kValidationFailed),
             "only validation_failed lists errors, and it always does");
@@ -80,8 +79,7 @@ void CheckAccepted(std::string_view body, const Submission& submission,
     Require(second.text == submission.text, "text survives re-serialisation");
     Require(second.type == submission.type, "type survives re-serialisation");
     Require(second.params_json == submission.params_json, "params survive re-serialisation");
-    Require(second.metadata_json == submission.metadata_json,
-            "metadata survives re-serialisation");
+    Require(second.metadata_json == submission.metadata_json, "metadata survives re-serialisation");
     Require(second.max_attempts == submission.max_attempts,
             "max_attempts survives re-serialisation");
 }
