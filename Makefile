@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 RUN_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: deps build debug asan run test test-asan bench bench-report clean
+.PHONY: deps build debug asan fuzz run test test-release test-asan-unit test-asan test-fuzz bench bench-report clean
 
 deps:
 	./scripts/install-deps.sh
@@ -21,15 +21,33 @@ asan: deps
 	cmake --preset asan
 	cmake --build --preset asan -j $(JOBS)
 
+# The libFuzzer targets of tests/fuzz, built with clang.
+fuzz: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+
 # Serves on 127.0.0.1:8080 with the embedded SQLite database conveyor.db.
 run: build
 	./build/release/conveyor serve $(RUN_ARGS)
 
-test: build
+# The whole suite on the release build, the unit tests again under
+# AddressSanitizer and UndefinedBehaviorSanitizer, then each fuzz target for
+# 25 s. The end-to-end tests under the sanitizers (test-asan) add about 15
+# minutes, which would put `make test` over 30; docs/testing.md gives the
+# timings.
+test: test-release test-asan-unit test-fuzz
+
+test-release: build
 	ctest --preset release -j 2
+
+test-asan-unit: asan
+	ctest --preset asan -L unit -j 2
 
 test-asan: asan
 	ctest --preset asan -j 2
+
+test-fuzz: fuzz
+	ctest --preset fuzz -j 2
 
 # Measures every scenario (30 to 40 minutes on 2 cores, about 17 GB of
 # temporary disk space) and rewrites bench/results/latest.json,

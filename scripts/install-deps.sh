@@ -10,9 +10,17 @@ packages=(
     libsqlite3-dev sqlite3 libpq-dev libicu-dev libstemmer-dev
     libspdlog-dev libfmt-dev libcli11-dev libssl-dev
     libgtest-dev libgmock-dev libbenchmark-dev
-    python3 python3-pytest
+    python3 python3-pytest python3-jsonschema
     postgresql curl
     prometheus
+    clang-14 libclang-rt-14-dev
 )
 
 "$(dirname "$0")/apt-install-missing.sh" install-deps "${packages[@]}"
+
+# Node.js and npm run the OpenAPI linter (tests/openapi). A machine that
+# already has an npm, such as one from NodeSource's nodejs package, which
+# conflicts with Debian's npm package, keeps it.
+if ! command -v npm >/dev/null 2>&1; then
+    "$(dirname "$0")/apt-install-missing.sh" install-deps nodejs npm
+fi

@@ -15,6 +15,7 @@
 #include "core/metrics.hpp"
 #include "core/trace_context.hpp"
 #include "http/cursor.hpp"
+#include "http/openapi_document.hpp"
 #include "http/router.hpp"
 #include "http/task_json.hpp"
 
@@ -315,6 +316,9 @@ asio::awaitable<Response> Api::Route(Context& context) {
             co_return co_await RetryTask(context);
         case Route::kMetrics:
             co_return co_await Metrics(context);
+        case Route::kOpenApi:
+            co_return MakeJsonResponse(beast_http::status::ok, std::string(OpenApiDocument()),
+                                       request);
         case Route::kNone:
             break;
     }

@@ -55,6 +55,62 @@ CodeInfo InfoOf(ErrorCode code) {
     return {500, "internal_error", "Internal error"};
 }
 
+// Returns the length of the well-formed UTF-8 sequence (RFC 3629) at the
+// start of `text`. When it is ill-formed, returns minus the number of bytes
+// that one U+FFFD replaces: its longest well-formed prefix, at least one.
+int Utf8SequenceLength(std::string_view text) {
+    const auto byte = [&text](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    const unsigned char lead = byte(0);
+    if (lead < 0x80) {
+        return 1;
+    }
+    int length = 0;
+    unsigned char second_min = 0x80;
+    unsigned char second_max = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        second_min = lead == 0xE0 ? 0xA0 : 0x80;  // no overlong forms
+        second_max = lead == 0xED ? 0x9F : 0xBF;  // no surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        second_min = lead == 0xF0 ? 0x90 : 0x80;  // no overlong forms
+        second_max = lead == 0xF4 ? 0x8F : 0xBF;  // nothing past U+10FFFF
+    } else {
+        return -1;
+    }
+    for (int i = 1; i < length; ++i) {
+        const auto index = static_cast<std::size_t>(i);
+        const unsigned char low = i == 1 ? second_min : 0x80;
+        const unsigned char high = i == 1 ? second_max : 0xBF;
+        if (index >= text.size() || byte(index) < low || byte(index) > high) {
+            return -i;
+        }
+    }
+    return length;
+}
+
+// Replaces each ill-formed UTF-8 sequence of `text` with U+FFFD. A detail
+// may quote request bytes, such as a percent-decoded query parameter name,
+// and Boost.JSON writes string bytes unchecked, so without this a problem
+// body could be invalid JSON.
+std::string ToValidUtf8(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    while (!text.empty()) {
+        const int length = Utf8SequenceLength(text);
+        const auto consumed = static_cast<std::size_t>(length < 0 ? -length : length);
+        if (length < 0) {
+            out += "\xEF\xBF\xBD";
+        } else {
+            out.append(text.substr(0, consumed));
+        }
+        text.remove_prefix(consumed);
+    }
+    return out;
+}
+
 }  // namespace
 
 unsigned HttpStatusOf(ErrorCode code) { return InfoOf(code).status; }
@@ -67,12 +123,13 @@ std::string ToJson(const Problem& problem) {
     body["type"] = "urn:conveyor:problem:" + std::string(info.name);
     body["title"] = info.title;
     body["status"] = info.status;
-    body["detail"] = problem.detail;
+    body["detail"] = ToValidUtf8(problem.detail);
     body["code"] = info.name;
     if (!problem.errors.empty()) {
         boost::json::array errors;
         for (const FieldIssue& issue : problem.errors) {
-            errors.push_back(boost::json::object{{"field", issue.field}, {"message", issue.message}});
+            errors.push_back(boost::json::object{{"field", ToValidUtf8(issue.field)},
+                                                 {"message", ToValidUtf8(issue.message)}});
         }
         body["errors"] = std::move(errors);
     }

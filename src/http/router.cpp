@@ -12,6 +12,9 @@ RouteMatch MatchRoute(std::string_view path) {
     if (path == "/metrics") {
         return {Route::kMetrics, {}};
     }
+    if (path == "/openapi.json") {
+        return {Route::kOpenApi, {}};
+    }
     constexpr std::string_view kTasks = "/v1/tasks";
     if (path == kTasks) {
         return {Route::kTasks, {}};
@@ -50,6 +53,7 @@ std::string_view AllowedMethods(Route route) {
         case Route::kReadyz:
         case Route::kTask:
         case Route::kMetrics:
+        case Route::kOpenApi:
             return "GET, HEAD";
         case Route::kNone:
             return "";
@@ -68,6 +72,7 @@ bool IsMethodAllowed(Route route, std::string_view method) {
         case Route::kReadyz:
         case Route::kTask:
         case Route::kMetrics:
+        case Route::kOpenApi:
             return method == "GET" || method == "HEAD";
         case Route::kNone:
             return false;
@@ -91,6 +96,8 @@ std::string_view RouteName(Route route) {
             return "/v1/tasks/{id}/retry";
         case Route::kMetrics:
             return "/metrics";
+        case Route::kOpenApi:
+            return "/openapi.json";
         case Route::kNone:
             return "unmatched";
     }

@@ -14,10 +14,11 @@ enum class Route {
     kTaskCancel,  // /v1/tasks/{id}/cancel
     kTaskRetry,   // /v1/tasks/{id}/retry
     kMetrics,     // /metrics
+    kOpenApi,     // /openapi.json: keep last, kRouteCount counts from it
 };
 
 // The number of Route values, kNone included.
-inline constexpr int kRouteCount = static_cast<int>(Route::kMetrics) + 1;
+inline constexpr int kRouteCount = static_cast<int>(Route::kOpenApi) + 1;
 
 struct RouteMatch {
     Route route = Route::kNone;

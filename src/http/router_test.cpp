@@ -40,6 +40,12 @@ TEST(MatchRoute, Metrics) {
     EXPECT_EQ(MatchRoute("/metrics/").route, Route::kNone);
 }
 
+TEST(MatchRoute, OpenApiDocument) {
+    EXPECT_EQ(MatchRoute("/openapi.json").route, Route::kOpenApi);
+    EXPECT_EQ(MatchRoute("/openapi.json/").route, Route::kNone);
+    EXPECT_EQ(MatchRoute("/v1/openapi.json").route, Route::kNone);
+}
+
 TEST(MatchRoute, TaskCollection) {
     const RouteMatch match = MatchRoute("/v1/tasks");
     EXPECT_EQ(match.route, Route::kTasks);
@@ -123,11 +129,13 @@ TEST(AllowedMethods, EachRoute) {
     EXPECT_EQ(AllowedMethods(Route::kTaskCancel), "POST");
     EXPECT_EQ(AllowedMethods(Route::kTaskRetry), "POST");
     EXPECT_EQ(AllowedMethods(Route::kMetrics), "GET, HEAD");
+    EXPECT_EQ(AllowedMethods(Route::kOpenApi), "GET, HEAD");
     EXPECT_EQ(AllowedMethods(Route::kNone), "");
 }
 
 TEST(IsMethodAllowed, ReadOnlyRoutes) {
-    for (const Route route : {Route::kHealthz, Route::kReadyz, Route::kTask, Route::kMetrics}) {
+    for (const Route route :
+         {Route::kHealthz, Route::kReadyz, Route::kTask, Route::kMetrics, Route::kOpenApi}) {
         EXPECT_TRUE(IsMethodAllowed(route, "GET")) << RouteName(route);
         EXPECT_TRUE(IsMethodAllowed(route, "HEAD")) << RouteName(route);
         EXPECT_FALSE(IsMethodAllowed(route, "POST")) << RouteName(route);
@@ -167,7 +175,7 @@ TEST(IsMethodAllowed, AgreesWithAllowedMethods) {
     // Every method listed in the Allow value is accepted, and no other.
     for (const Route route :
          {Route::kHealthz, Route::kReadyz, Route::kTasks, Route::kTask, Route::kTaskCancel,
-          Route::kTaskRetry, Route::kMetrics, Route::kNone}) {
+          Route::kTaskRetry, Route::kMetrics, Route::kOpenApi, Route::kNone}) {
         const std::string_view allow = AllowedMethods(route);
         for (const std::string_view method : {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"}) {
             const bool listed = SplitAllow(allow).contains(std::string(method));
@@ -184,6 +192,7 @@ TEST(RouteName, EachRoute) {
     EXPECT_EQ(RouteName(Route::kTaskCancel), "/v1/tasks/{id}/cancel");
     EXPECT_EQ(RouteName(Route::kTaskRetry), "/v1/tasks/{id}/retry");
     EXPECT_EQ(RouteName(Route::kMetrics), "/metrics");
+    EXPECT_EQ(RouteName(Route::kOpenApi), "/openapi.json");
     EXPECT_EQ(RouteName(Route::kNone), "unmatched");
 }
 

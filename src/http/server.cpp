@@ -23,6 +23,7 @@
 #include "core/log.hpp"
 #include "http/api.hpp"
 #include "http/metrics_page.hpp"
+#include "http/request_framing.hpp"
 #include "http/router.hpp"
 
 namespace conveyor::http {
@@ -62,11 +63,6 @@ struct HttpServer::State {
 
 namespace {
 
-bool IsSaneRequestId(std::string_view id) {
-    return !id.empty() && id.size() <= 128 &&
-           std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x21 && c <= 0x7E; });
-}
-
 // Builds the problem response for a request that never reaches the Api
 // because it could not be read.
 Response MakeReadErrorResponse(const beast::error_code& error) {
@@ -84,26 +80,6 @@ Response MakeReadErrorResponse(const beast::error_code& error) {
     return MakeProblemResponse(
         Problem{ErrorCode::kInvalidParameter, "The request is not valid HTTP/1.1.", {}}, 11,
         false);
-}
-
-// Returns true when Transfer-Encoding is present but does not end in
-// "chunked": the body's length is then unknown, and reading on would take
-// its bytes for the next request (RFC 9112, section 6.3).
-bool HasUnframedBody(const Request& request) {
-    const auto encoding = request.find(beast_http::field::transfer_encoding);
-    if (encoding == request.end()) {
-        return false;
-    }
-    std::string_view value = encoding->value();
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-        value.remove_suffix(1);
-    }
-    const std::size_t comma = value.rfind(',');
-    std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
-    while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) {
-        last.remove_prefix(1);
-    }
-    return !beast::iequals(last, "chunked");
 }
 
 // Counts one open connection, and wakes the accept loop when it closes at

@@ -35,6 +35,10 @@ REQUEST_TIMEOUT_S = 90.0
 TIMESTAMP_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3,9}Z$")
 UUID_V7_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
+# CTest sets CONVEYOR_E2E_SANITIZED=1 when the binary is built with
+# AddressSanitizer and UndefinedBehaviorSanitizer, which slow it down.
+SANITIZED = os.environ.get("CONVEYOR_E2E_SANITIZED") == "1"
+
 BACKENDS = ("sqlite", "postgres")
 BACKEND = os.environ.get("CONVEYOR_E2E_BACKEND", "sqlite")
 SQLITE_PREFIX = "sqlite:"
