@@ -103,7 +103,8 @@ std::optional<int> ParseInteger(std::string_view text) {
 }
 
 // Returns whether a path is under /v1, where authentication and limits
-// apply. The operations routes (/healthz, /readyz) stay open.
+// apply. The operations routes (/healthz, /readyz, /metrics,
+// /openapi.json) stay open.
 bool IsApiPath(std::string_view path) {
     return path == "/v1" || path.starts_with("/v1/");
 }
