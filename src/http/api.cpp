@@ -339,7 +339,9 @@ std::optional<Response> Api::Guard(Context& context) {
         }
         const std::optional<std::string_view> key = BearerToken(header->value());
         if (!key) {
-            return MakeUnauthorized("The Authorization header must read Bearer KEY.", true,
+            // No bearer token was sent, so the challenge carries no error
+            // code (RFC 6750, section 3.1).
+            return MakeUnauthorized("The Authorization header must read Bearer KEY.", false,
                                     request);
         }
         const std::optional<std::string_view> tenant = guards_.api_keys->Authenticate(*key);
@@ -422,20 +424,8 @@ asio::awaitable<Response> Api::Submit(Context& context) {
         key->request_hash = submission.request_hash;
     }
 
-    if (guards_.pending_limit != nullptr) {
-        const Result<bool> admitted = co_await guards_.pending_limit->Admit(context.tenant);
-        if (!admitted.ok()) {
-            co_return MakeStorageProblem(admitted.status(), request, context.request_id);
-        }
-        if (!*admitted) {
-            Response response = MakeProblem(
-                ErrorCode::kRateLimited,
-                "The tenant has reached its bound of " + std::to_string(guards_.max_pending) +
-                    " pending tasks; submit again once some have started.",
-                request);
-            response.set(beast_http::field::retry_after, kPendingRetryAfter);
-            co_return response;
-        }
+    if (std::optional<Response> rejected = co_await CheckPending(context)) {
+        co_return std::move(*rejected);
     }
 
     NewTask task;
@@ -687,6 +677,27 @@ asio::awaitable<Response> Api::CancelTask(Context& context) {
     co_return MakeJsonResponse(beast_http::status::ok, TaskToJson(*task, true), request);
 }
 
+asio::awaitable<std::optional<Response>> Api::CheckPending(Context& context) {
+    if (guards_.pending_limit == nullptr) {
+        co_return std::nullopt;
+    }
+    const Request& request = context.request;
+    const Result<bool> admitted = co_await guards_.pending_limit->Admit(context.tenant);
+    if (!admitted.ok()) {
+        co_return MakeStorageProblem(admitted.status(), request, context.request_id);
+    }
+    if (*admitted) {
+        co_return std::nullopt;
+    }
+    Response response = MakeProblem(
+        ErrorCode::kRateLimited,
+        "The tenant has reached its bound of " + std::to_string(guards_.max_pending) +
+            " pending tasks; submit or retry again once some have started.",
+        request);
+    response.set(beast_http::field::retry_after, kPendingRetryAfter);
+    co_return response;
+}
+
 asio::awaitable<Response> Api::RetryTask(Context& context) {
     const Request& request = context.request;
     if (!context.query.empty()) {
@@ -697,6 +708,11 @@ asio::awaitable<Response> Api::RetryTask(Context& context) {
         co_return MakeProblem(ErrorCode::kInvalidTaskId, "The task id must be a UUID.", request);
     }
     const std::string task_id = LowerCase(context.match.task_id);
+    // A retry puts the task back in PENDING, so it counts against the bound
+    // like a submission.
+    if (std::optional<Response> rejected = co_await CheckPending(context)) {
+        co_return std::move(*rejected);
+    }
     auto task = co_await RunBlocking(db_pool_, [this, &context, &task_id] {
         return store_.Redrive(context.tenant, task_id, NowMillis());
     });

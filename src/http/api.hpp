@@ -77,6 +77,9 @@ class Api {
     boost::asio::awaitable<Response> ListTasks(Context& context);
     boost::asio::awaitable<Response> CancelTask(Context& context);
     boost::asio::awaitable<Response> RetryTask(Context& context);
+    // Returns a 429 when the tenant is at its bound of PENDING tasks, or the
+    // storage error when counting fails; nullopt admits one more task.
+    boost::asio::awaitable<std::optional<Response>> CheckPending(Context& context);
     boost::asio::awaitable<Response> Ready(Context& context);
     boost::asio::awaitable<Response> Metrics(Context& context);
 

@@ -337,6 +337,24 @@ def test_max_pending_answers_429(start_server, keys_file):
 
     wait_until(admitted, 15, "a tenant under its bound again must be admitted", interval=0.5)
 
+    # Back at the bound: a retry would make a third PENDING task.
+    retried = server.request("POST", f"/v1/tasks/{first['task_id']}/retry", headers=bearer(keys["alpha"]))
+    body = assert_problem(retried, 429, "rate_limited")
+    assert "pending" in body["detail"]
+    _, _, task = server.request("GET", f"/v1/tasks/{first['task_id']}", headers=bearer(keys["alpha"]))
+    assert task["status"] == "CANCELLED", "a rejected retry changes nothing"
+
+
+@pytest.mark.parametrize("authorization", ["", "Bearer", "Basic YWxwaGE6c2VjcmV0"],
+                         ids=["empty", "no-token", "basic"])
+def test_challenge_without_bearer_token_has_no_error(authed, authorization):
+    server, _ = authed
+
+    response = server.request("GET", "/v1/tasks", headers={"Authorization": authorization})
+
+    assert_problem(response, 401, "unauthorized")
+    assert response[1].get("www-authenticate") == 'Bearer realm="conveyor"'
+
 
 def test_max_pending_default_is_off_without_keys(start_server):
     server = start_server("api")
