@@ -209,16 +209,16 @@ std::size_t FitConnectionsToFileLimit(std::size_t max_connections) {
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
         return max_connections;
     }
-    const rlim_t wanted = static_cast<rlim_t>(max_connections) + kReservedDescriptors;
-    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    const rlim_t needed = static_cast<rlim_t>(max_connections) + kReservedDescriptors;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
         rlimit raised = limit;
         raised.rlim_cur =
-            limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+            limit.rlim_max == RLIM_INFINITY ? needed : std::min(needed, limit.rlim_max);
         if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
             limit = raised;
         }
     }
-    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) {
+    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed) {
         return max_connections;
     }
     const std::size_t fitting =

@@ -11,7 +11,7 @@ TokenBucket::TokenBucket(double rate, std::int64_t burst, SteadyTime now)
       full_at_(now) {}
 
 Millis TokenBucket::TryTake(SteadyTime now) {
-    // The bucket holds at least one token once `now` is within `tolerance_`
+    // The bucket contains at least one token once `now` is within `tolerance_`
     // of the time it would be full.
     const SteadyTime allowed_at = full_at_ - tolerance_;
     if (now < allowed_at) {

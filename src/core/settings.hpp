@@ -37,7 +37,8 @@ struct Settings {
     std::int64_t max_connections = 10'000;
     Millis request_timeout{30'000};
     Millis idle_timeout{60'000};
-    // Where a worker process serves /metrics and /healthz; none by default.
+    // Address on which a worker process serves /metrics and /healthz, none by
+    // default.
     std::optional<std::string> metrics_listen;
 };
 
