@@ -154,15 +154,35 @@ const Statement kClaim{
         ", x.text, c.traceparent FROM claimed c LEFT JOIN task_texts x ON x.task_id = c.task_id"
         " ORDER BY c.eligible_at, c.task_id"};
 
-// Sums the slots of task_counts, and reads the first entry of tasks_claim,
-// the index that claims read.
+// Sums task_counts and the changes appended since the last fold, and reads
+// the first entry of tasks_claim, the index that claims read. One statement
+// sees one snapshot, so a fold that commits meanwhile is counted once.
 const Statement kSelectTaskStats{
     "conveyor_select_task_stats",
     "SELECT sum(pending)::bigint, sum(processing)::bigint, sum(completed)::bigint,"
     " sum(failed)::bigint, sum(cancelled)::bigint,"
     " (SELECT eligible_at FROM tasks WHERE status = 'PENDING'"
     " ORDER BY eligible_at, task_id LIMIT 1)"
-    " FROM task_counts"};
+    " FROM (SELECT pending, processing, completed, failed, cancelled FROM task_counts"
+    " UNION ALL SELECT pending, processing, completed, failed, cancelled"
+    " FROM task_count_changes) AS counts"};
+
+// Moves the appended changes into slot 0 of task_counts in one statement.
+// Two folds at once take disjoint rows: the second skips the rows the first
+// deleted, and its update of slot 0 waits for the first's and adds to it.
+const Statement kFoldTaskCounts{
+    "conveyor_fold_task_counts",
+    "WITH moved AS (DELETE FROM task_count_changes"
+    " RETURNING pending, processing, completed, failed, cancelled)"
+    " UPDATE task_counts SET pending = task_counts.pending + m.pending,"
+    " processing = task_counts.processing + m.processing,"
+    " completed = task_counts.completed + m.completed,"
+    " failed = task_counts.failed + m.failed, cancelled = task_counts.cancelled + m.cancelled"
+    " FROM (SELECT coalesce(sum(pending), 0) AS pending,"
+    " coalesce(sum(processing), 0) AS processing, coalesce(sum(completed), 0) AS completed,"
+    " coalesce(sum(failed), 0) AS failed, coalesce(sum(cancelled), 0) AS cancelled"
+    " FROM moved HAVING count(*) > 0) AS m"
+    " WHERE task_counts.slot = 0"};
 
 // A renewal is bookkeeping, not a change a client can see, so it leaves
 // updated_at alone. It is two statements in one transaction. The first locks

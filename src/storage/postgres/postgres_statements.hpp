@@ -70,6 +70,8 @@ extern const Statement kClaim;
 // COMPLETED, FAILED, CANCELLED), then the earliest eligible_at of a PENDING
 // task or NULL.
 extern const Statement kSelectTaskStats;
+// Moves the rows of task_count_changes into slot 0 of task_counts.
+extern const Statement kFoldTaskCounts;
 // $1 owner. Locks the owner's leased rows in task_id order; returns their count.
 extern const Statement kLockHeldLeases;
 // $1 owner, $2 lease expiry. Returns task_id.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstdint>
 #include <latch>
 #include <map>
 #include <string>
@@ -77,6 +79,17 @@ class PostgresTaskStoreTest : public postgres_test::DatabaseTest {
             return Lease{};
         }
         return claimed.front().lease;
+    }
+
+    // Rows of task_count_changes that no fold has moved yet.
+    std::int64_t ChangeRows() {
+        Result<postgres::QueryResult> rows =
+            Sql().ExecuteScript("SELECT count(*) FROM task_count_changes");
+        if (!rows.ok() || rows->rows() != 1) {
+            ADD_FAILURE() << "cannot count task_count_changes";
+            return -1;
+        }
+        return std::stoll(rows->Text(0, 0));
     }
 
     std::unique_ptr<PostgresTaskStore> store_;
@@ -404,6 +417,56 @@ TEST_F(PostgresTaskStoreTest, ReapOfNothingIsEmpty) {
     EXPECT_EQ(reaped.requeued + reaped.failed, 0);
     EXPECT_TRUE(reaped.requeued_ids.empty());
     EXPECT_TRUE(reaped.failed_ids.empty());
+}
+
+// Task counts
+
+// PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED.
+using StateCounts = std::array<std::int64_t, 5>;
+
+TEST_F(PostgresTaskStoreTest, ClaimOfManyTasksAppendsOneChangePerMovedTask) {
+    for (int i = 0; i < 300; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+    const std::int64_t before = ChangeRows();
+    ASSERT_EQ(ClaimAll("worker-1", kT0 + 1000, 250).size(), 250u);
+
+    EXPECT_EQ(ChangeRows() - before, 250);
+}
+
+TEST_F(PostgresTaskStoreTest, StatsFoldsChangesIntoTaskCounts) {
+    for (int i = 0; i < 30; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+    ASSERT_EQ(ClaimAll("worker-1", kT0 + 1000, 20).size(), 20u);
+    ASSERT_GT(ChangeRows(), 0);
+
+    const TaskStats stats = Must(store_->Stats(), "Stats");
+
+    EXPECT_EQ(stats.by_status, (StateCounts{10, 20, 0, 0, 0}));
+    EXPECT_EQ(ChangeRows(), 0);
+    EXPECT_EQ(Must(store_->Stats(), "Stats").by_status, (StateCounts{10, 20, 0, 0, 0}));
+}
+
+TEST_F(PostgresTaskStoreTest, ReapFoldsChangesIntoTaskCounts) {
+    Add(MakeTask(kT0));
+    Add(MakeTask(kT0 + 1));
+    ASSERT_GT(ChangeRows(), 0);
+
+    Must(store_->ReapExpired(kT0 + 10, 10, NoBackoff), "Reap");
+
+    EXPECT_EQ(ChangeRows(), 0);
+    EXPECT_EQ(Must(store_->Stats(), "Stats").by_status, (StateCounts{2, 0, 0, 0, 0}));
+}
+
+TEST_F(PostgresTaskStoreTest, StatementThatMovesNoTaskAppendsNoChange) {
+    Add(MakeTask(kT0));
+    ClaimOne("worker-1", kT0 + 10);
+    Must(store_->Stats(), "Stats");
+
+    Must(store_->RenewLeases("worker-1", kT0 + 20, kLease), "RenewLeases");
+
+    EXPECT_EQ(ChangeRows(), 0);
 }
 
 TEST_F(PostgresTaskStoreTest, LongTextIsStoredOutOfLine) {
