@@ -16,10 +16,32 @@ constexpr TaskStatus kStatuses[] = {TaskStatus::kPending, TaskStatus::kProcessin
 
 }  // namespace
 
-RequestMetrics::RequestMetrics() : requests_(kRouteCount * kMethodCount * kStatusCount) {
+RequestMetrics::RequestMetrics() : requests_(kRouteCount * kMethodCount) {
     for (int i = 0; i < kRouteCount * kMethodCount; ++i) {
         latencies_.emplace_back(metrics::kLatencyBounds);
     }
+}
+
+RequestMetrics::~RequestMetrics() {
+    for (std::atomic<StatusCounts*>& counts : requests_) {
+        delete counts.load(std::memory_order_acquire);
+    }
+}
+
+RequestMetrics::StatusCounts& RequestMetrics::CountsOf(int series) {
+    std::atomic<StatusCounts*>& slot = requests_[static_cast<std::size_t>(series)];
+    StatusCounts* counts = slot.load(std::memory_order_acquire);
+    if (counts != nullptr) {
+        return *counts;
+    }
+    // Two threads may allocate at once; the first to publish wins and the
+    // other frees its copy.
+    auto fresh = std::make_unique<StatusCounts>();
+    if (slot.compare_exchange_strong(counts, fresh.get(), std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        return *fresh.release();
+    }
+    return *counts;
 }
 
 int RequestMetrics::MethodIndex(std::string_view method) {
@@ -39,7 +61,7 @@ void RequestMetrics::Record(Route route, std::string_view method, int status, do
     const int series = static_cast<int>(route) * kMethodCount + MethodIndex(method);
     const int status_index =
         std::clamp(status, kFirstStatus, kFirstStatus + kStatusCount - 1) - kFirstStatus;
-    requests_[static_cast<std::size_t>(series * kStatusCount + status_index)].Add();
+    CountsOf(series).by_status[status_index].Add();
     latencies_[static_cast<std::size_t>(series)].Observe(seconds);
 }
 
@@ -50,9 +72,13 @@ void RequestMetrics::Write(metrics::ExpositionWriter& writer) const {
         const std::string_view route_name = RouteName(static_cast<Route>(route));
         for (int method = 0; method < kMethodCount; ++method) {
             const int series = route * kMethodCount + method;
+            const StatusCounts* counts =
+                requests_[static_cast<std::size_t>(series)].load(std::memory_order_acquire);
+            if (counts == nullptr) {
+                continue;
+            }
             for (int status = 0; status < kStatusCount; ++status) {
-                const std::uint64_t count =
-                    requests_[static_cast<std::size_t>(series * kStatusCount + status)].Value();
+                const std::uint64_t count = counts->by_status[status].Value();
                 if (count == 0) {
                     continue;
                 }

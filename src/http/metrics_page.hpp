@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
@@ -18,11 +19,16 @@
 namespace conveyor::http {
 
 // Counts of HTTP requests by route, method and status, and latency
-// histograms by route and method. Record takes no lock: each series is a
-// preallocated atomic. Thread-safe.
+// histograms by route and method. Record takes no lock: each count is an
+// atomic. The 500 status counts of a route and method are allocated when
+// its first request is recorded, so an idle process does not hold them.
+// Thread-safe.
 class RequestMetrics {
   public:
     RequestMetrics();
+    ~RequestMetrics();
+    RequestMetrics(const RequestMetrics&) = delete;
+    RequestMetrics& operator=(const RequestMetrics&) = delete;
 
     // Records one request whose response is ready. `status` outside 100 to 599 is counted
     // as 599.
@@ -38,8 +44,15 @@ class RequestMetrics {
 
     static int MethodIndex(std::string_view method);
 
-    std::vector<metrics::Counter> requests_;    // [route][method][status - 100]
-    std::deque<metrics::Histogram> latencies_;  // [route][method]; a deque needs no move
+    struct StatusCounts {
+        metrics::Counter by_status[kStatusCount];  // [status - 100]
+    };
+
+    // Returns the status counts of `series`, allocating them on first use.
+    StatusCounts& CountsOf(int series);
+
+    std::vector<std::atomic<StatusCounts*>> requests_;  // [route][method]; null until used
+    std::deque<metrics::Histogram> latencies_;          // [route][method]; a deque needs no move
 };
 
 // Returns the request metrics of this process.
