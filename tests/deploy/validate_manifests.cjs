@@ -40,112 +40,152 @@ function FindModel(api_version, kind) {
     return model;
 }
 
-// Returns the Ajv instance into which a model's schemas are registered: the
-// one of the @kubernetes-models/validate copy that the model's package uses.
-// NOTE: the package does not export it; this reads its dist/ajv.js, which
-// the pinned version has. A different layout makes every check fail loudly.
-function SchemaRegistryOf(module_name) {
-    const module_file = require.resolve(module_name);
-    const validate_entry = require.resolve('@kubernetes-models/validate',
-                                           { paths: [path.dirname(module_file)] });
-    return require(path.join(path.dirname(validate_entry), 'ajv.js')).ajv;
-}
-
-// Returns the schema id that the models' base class stores on a model's
-// prototype under a private symbol.
-function SchemaIdOf(model) {
-    for (let prototype = model.prototype; prototype !== null;
-         prototype = Object.getPrototypeOf(prototype)) {
-        const symbol = Object.getOwnPropertySymbols(prototype)
-            .find((candidate) => candidate.description === 'SCHEMA_ID');
-        if (symbol !== undefined && typeof prototype[symbol] === 'string') {
-            return prototype[symbol];
-        }
-    }
-    throw new Error(`${model.apiVersion} ${model.kind}: no schema id on the model`);
-}
-
-function Resolve(registry, schema) {
-    while (schema && typeof schema.$ref === 'string') {
-        const id = schema.$ref.replace(/#$/, '');
-        const compiled = registry.getSchema(id);
-        if (compiled === undefined) {
-            throw new Error(`schema ${id} is not registered`);
-        }
-        schema = compiled.schema;
-    }
-    return schema;
-}
-
 function IsPlainObject(value) {
     return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-// Appends to `problems` one entry for each field of `value` that `schema`
-// does not define, recursing into the fields it does define. A schema that
-// allows any field (additionalProperties, or Kubernetes'
-// x-kubernetes-preserve-unknown-fields) ends the search at that level.
-function FindUnknownFields(registry, schema, value, pointer, problems) {
-    schema = Resolve(registry, schema);
-    if (!schema) {
-        return;
-    }
-    for (const part of schema.allOf || []) {
-        FindUnknownFields(registry, part, value, pointer, problems);
-    }
-    if (Array.isArray(value)) {
-        if (schema.items) {
-            value.forEach((item, index) =>
-                FindUnknownFields(registry, schema.items, item, `${pointer}/${index}`, problems));
-        }
-        return;
-    }
-    if (!IsPlainObject(value) || schema['x-kubernetes-preserve-unknown-fields'] === true) {
-        return;
-    }
-    const properties = schema.properties || {};
-    const additional = schema.additionalProperties;
-    for (const [key, field] of Object.entries(value)) {
-        const field_pointer = `${pointer}/${key}`;
-        if (Object.hasOwn(properties, key)) {
-            FindUnknownFields(registry, properties[key], field, field_pointer, problems);
-        } else if (IsPlainObject(additional)) {
-            FindUnknownFields(registry, additional, field, field_pointer, problems);
-        } else if (schema.properties !== undefined && additional !== true) {
-            problems.push(`${field_pointer}: unknown field`);
+// Serializes `value` as JSON and records, for each property, the offset of
+// its key in the text and its JSON pointer, so that a compiler diagnostic at
+// an offset can name the field it is about.
+function JsonWithKeyOffsets(value) {
+    const keys = [];
+    let text = '';
+    function Write(item, pointer) {
+        if (Array.isArray(item)) {
+            text += '[';
+            item.forEach((element, index) => {
+                text += index === 0 ? '' : ',';
+                Write(element, `${pointer}/${index}`);
+            });
+            text += ']';
+        } else if (IsPlainObject(item)) {
+            text += '{';
+            Object.entries(item).forEach(([key, field], index) => {
+                text += index === 0 ? '\n' : ',\n';
+                keys.push({ offset: text.length, pointer: `${pointer}/${key}` });
+                text += `${JSON.stringify(key)}: `;
+                Write(field, `${pointer}/${key}`);
+            });
+            text += '}';
+        } else {
+            text += JSON.stringify(item);
         }
     }
+    Write(value, '');
+    return { text, keys };
 }
 
-// Returns the problems of one parsed object, each as `Kind name: message`.
-function ValidateObject(object) {
-    if (!IsPlainObject(object)) {
-        return ['the document is not a mapping'];
-    }
-    const name = (IsPlainObject(object.metadata) && object.metadata.name) || '(no name)';
-    const label = `${object.kind} ${name}`;
-    const model = FindModel(object.apiVersion, object.kind);
-    if (model === null) {
-        return [`${label}: no schema for ${object.apiVersion} ${object.kind}`];
-    }
+// Checks objects against the TypeScript declarations that the model packages
+// ship, which list every field of every type. The JSON schemas of those
+// packages allow unknown fields, like the API server's defaults, so only the
+// compiler's excess property check catches a misspelled optional field.
+// Each object becomes `const value: IKind = {...}` in an in-memory file.
+// Returns one array per object of { unknown, text }, where `unknown` marks
+// a field that the declarations do not define.
+// TypeScript's "Object literal may only specify known properties" errors,
+// without and with a suggested name.
+const kUnknownFieldCodes = new Set([2353, 2561]);
+let previous_program;
+function FindFieldProblems(objects) {
+    const ts = require('typescript');
+    const node_modules = path.dirname(path.dirname(require.resolve('typescript')));
+    const sources = new Map();
+    const offsets = new Map();
+    objects.forEach((object, index) => {
+        const file = path.join(node_modules, '..', `manifest_${index}.ts`);
+        const module_name = `${kModelModules[object.apiVersion]}/${object.kind}`;
+        const header = `import type { I${object.kind} } from ${JSON.stringify(module_name)};\n` +
+            `export const value: I${object.kind} = `;
+        const { text, keys } = JsonWithKeyOffsets(object);
+        sources.set(file, `${header}${text};\n`);
+        offsets.set(file, { index, base: header.length, keys });
+    });
 
-    const problems = [];
-    const instance = new model(object);
+    const options = {
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: [],
+        target: ts.ScriptTarget.ES2020,
+        module: ts.ModuleKind.CommonJS,
+        moduleResolution: ts.ModuleResolutionKind.Node10,
+        baseUrl: node_modules,
+    };
+    const host = ts.createCompilerHost(options);
+    const read_file = host.readFile.bind(host);
+    const get_source_file = host.getSourceFile.bind(host);
+    host.fileExists = (file) => sources.has(path.resolve(file)) || ts.sys.fileExists(file);
+    host.readFile = (file) => sources.get(path.resolve(file)) ?? read_file(file);
+    host.getSourceFile = (file, language, ...rest) => {
+        const text = sources.get(path.resolve(file));
+        return text === undefined ? get_source_file(file, language, ...rest)
+                                  : ts.createSourceFile(file, text, language, true);
+    };
+    const program = ts.createProgram([...sources.keys()], options, host, previous_program);
+    previous_program = program;
+
+    const problems = objects.map(() => []);
+    for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
+        const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ');
+        const where = diagnostic.file && offsets.get(path.resolve(diagnostic.file.fileName));
+        if (!where) {
+            throw new Error(`TypeScript: ${message}`);
+        }
+        const offset = diagnostic.start - where.base;
+        const key = where.keys.filter((k) => k.offset <= offset).pop();
+        const pointer = key ? key.pointer : '/';
+        const unknown = kUnknownFieldCodes.has(diagnostic.code);
+        problems[where.index].push({ unknown, text: unknown ? `${pointer}: unknown field (${message})`
+                                                            : `${pointer}: ${message}` });
+    }
+    return problems;
+}
+
+// Returns the schema problems of each parsed object, checked with the
+// models' compiled JSON schemas (types, required fields, enums, formats).
+function FindSchemaProblems(object, model) {
     try {
-        instance.validate();
+        new model(object).validate();
+        return [];
     } catch (error) {
         if (!Array.isArray(error.errors)) {
             throw error;
         }
-        for (const detail of error.errors) {
-            problems.push(`${detail.instancePath || '/'}: ${detail.message}`);
-        }
+        return error.errors.map((detail) => `${detail.instancePath || '/'}: ${detail.message}`);
     }
+}
 
-    const registry = SchemaRegistryOf(kModelModules[object.apiVersion]);
-    const root = { $ref: SchemaIdOf(model) };
-    FindUnknownFields(registry, root, object, '', problems);
-    return problems.map((problem) => `${label}: ${problem}`);
+// Returns the problems of each parsed object, each as `Kind name: message`.
+function ValidateObjects(objects) {
+    const known = [];
+    const results = objects.map((object) => {
+        if (!IsPlainObject(object)) {
+            return ['the document is not a mapping'];
+        }
+        const name = (IsPlainObject(object.metadata) && object.metadata.name) || '(no name)';
+        const label = `${object.kind} ${name}`;
+        const model = FindModel(object.apiVersion, object.kind);
+        if (model === null) {
+            return [`${label}: no schema for ${object.apiVersion} ${object.kind}`];
+        }
+        const problems = FindSchemaProblems(object, model).map((p) => `${label}: ${p}`);
+        known.push({ object, label, problems });
+        return problems;
+    });
+    // The compiler repeats a wrong type or a missing field that the schema
+    // check has already reported, in longer words, so for an object with
+    // schema problems only its unknown fields are added.
+    const field_problems = FindFieldProblems(known.map((entry) => entry.object));
+    known.forEach((entry, index) => {
+        const schema_valid = entry.problems.length === 0;
+        const added = field_problems[index].filter((problem) => schema_valid || problem.unknown);
+        entry.problems.push(...added.map((problem) => `${entry.label}: ${problem.text}`));
+    });
+    return results;
+}
+
+function ValidateObject(object) {
+    return ValidateObjects([object])[0];
 }
 
 // Lists the manifest files of each path: the path itself for a file, the
@@ -194,6 +234,7 @@ function LoadManifests(...paths) {
 // its file.
 function ValidatePaths(paths) {
     const problems = [];
+    const objects = [];
     for (const file of ManifestFiles(paths)) {
         const parsed = ParseFile(file);
         if (parsed.length === 0) {
@@ -202,11 +243,15 @@ function ValidatePaths(paths) {
         for (const { document, errors } of parsed) {
             if (errors.length > 0) {
                 problems.push(...errors.map((message) => `${file}: ${message}`));
-                continue;
+            } else {
+                objects.push({ file, object: document.toJS() });
             }
-            problems.push(...ValidateObject(document.toJS()).map((p) => `${file}: ${p}`));
         }
     }
+    const results = ValidateObjects(objects.map((entry) => entry.object));
+    objects.forEach(({ file }, index) => {
+        problems.push(...results[index].map((problem) => `${file}: ${problem}`));
+    });
     return problems;
 }
 
@@ -228,7 +273,8 @@ function Main(argv) {
     return 0;
 }
 
-module.exports = { FindModel, LoadManifests, ValidateObject, ValidatePaths, kKustomizationFile };
+module.exports = { FindModel, LoadManifests, ValidateObject, ValidateObjects, ValidatePaths,
+                   kKustomizationFile };
 
 if (require.main === module) {
     process.exitCode = Main(process.argv.slice(2));
