@@ -51,6 +51,35 @@ def to_seconds(duration):
     return int(minutes or 0) * 60 + int(whole_seconds or 0)
 
 
+def port_entries(service):
+    """Returns a service's published ports as dicts, from the short form
+    (`127.0.0.1:8080:8080/tcp`, which docker-compose 1.29 prints) or the
+    long form (which Compose v2 prints)."""
+    entries = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            entries.append({"host_ip": port.get("host_ip"), "published": str(port["published"]),
+                            "target": int(port["target"])})
+            continue
+        *host, published, target = port.split("/")[0].split(":")
+        entries.append({"host_ip": host[0] if host else None, "published": published, "target": int(target)})
+    return entries
+
+
+def volume_entries(service):
+    """Returns a service's mounts as dicts, from the short form
+    (`SOURCE:TARGET:MODE`) or the long form."""
+    entries = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            entries.append({"source": volume["source"], "target": volume["target"],
+                            "read_only": bool(volume.get("read_only", False))})
+            continue
+        source, target, *mode = volume.split(":")
+        entries.append({"source": source, "target": target, "read_only": mode == ["ro"]})
+    return entries
+
+
 @pytest.fixture(scope="module")
 def resolved():
     result = run_config(COMPOSE_FILE)
@@ -100,10 +129,9 @@ def test_postgres_health_check_uses_pg_isready(resolved):
 
 
 def test_postgres_data_on_named_volume(resolved):
-    mounts = resolved["services"]["postgres"]["volumes"]
+    mounts = volume_entries(resolved["services"]["postgres"])
     data_mounts = [mount for mount in mounts if mount["target"] == "/var/lib/postgresql/data"]
     assert len(data_mounts) == 1
-    assert data_mounts[0]["type"] == "volume"
     assert data_mounts[0]["source"] in resolved["volumes"]
 
 
@@ -157,10 +185,10 @@ def test_service_command(resolved, service, command):
 
 @pytest.mark.parametrize("service,host_port", [("api-1", "8080"), ("api-2", "8081")])
 def test_api_published_on_loopback(resolved, service, host_port):
-    ports = resolved["services"][service]["ports"]
+    ports = port_entries(resolved["services"][service])
     assert len(ports) == 1
     assert ports[0]["target"] == 8080
-    assert str(ports[0]["published"]) == host_port
+    assert ports[0]["published"] == host_port
     assert ports[0]["host_ip"] == "127.0.0.1"
 
 
@@ -181,7 +209,7 @@ def test_api_keys_override_mounts_file(service):
     assert result.returncode == 0, result.stderr
     definition = yaml.safe_load(result.stdout)["services"][service]
     keys_path = definition["environment"]["CONVEYOR_API_KEYS_FILE"]
-    mounts = [mount for mount in definition["volumes"] if mount["target"] == keys_path]
+    mounts = [mount for mount in volume_entries(definition) if mount["target"] == keys_path]
     assert len(mounts) == 1
     assert pathlib.Path(mounts[0]["source"]) == REPOSITORY / "deploy" / "api-keys"
     assert mounts[0]["read_only"] is True

@@ -135,8 +135,11 @@ function FindFieldProblems(objects) {
         const key = where.keys.filter((k) => k.offset <= offset).pop();
         const pointer = key ? key.pointer : '/';
         const unknown = kUnknownFieldCodes.has(diagnostic.code);
-        problems[where.index].push({ unknown, text: unknown ? `${pointer}: unknown field (${message})`
-                                                            : `${pointer}: ${message}` });
+        const suggestion = /Did you mean to write '[^']*'\?/.exec(message);
+        const text = !unknown ? `${pointer}: ${message}`
+            : suggestion ? `${pointer}: unknown field. ${suggestion[0]}`
+                         : `${pointer}: unknown field`;
+        problems[where.index].push({ unknown, text });
     }
     return problems;
 }
