@@ -28,7 +28,7 @@ docker-compose -f "$root/deploy/compose.yaml" -f "$root/deploy/compose.api-keys.
 echo "check-deploy: validating deploy/kubernetes"
 export NODE_PATH="$tools/node_modules"
 node "$root/tests/deploy/validate_manifests.cjs" "$root/deploy/kubernetes"
-node --test "$root/tests/deploy/validate_manifests.test.cjs"
+node --test --test-reporter=spec "$root/tests/deploy/validate_manifests.test.cjs"
 
 echo "check-deploy: pytest tests/deploy/test_compose.py"
 PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider "$root/tests/deploy/test_compose.py"
