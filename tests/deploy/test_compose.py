@@ -192,9 +192,9 @@ def test_api_published_on_loopback(resolved, service, host_port):
     assert ports[0]["host_ip"] == "127.0.0.1"
 
 
-def test_worker_serves_health_on_listen_port(resolved):
+def test_worker_serves_health_checks(resolved):
     environment = resolved["services"]["worker"]["environment"]
-    assert environment["CONVEYOR_METRICS_LISTEN"] == environment["CONVEYOR_LISTEN"]
+    assert environment["CONVEYOR_METRICS_LISTEN"] == "0.0.0.0:9090"
     assert "ports" not in resolved["services"]["worker"]
 
 
