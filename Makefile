@@ -65,5 +65,11 @@ bench: build
 bench-report:
 	/usr/bin/python3 bench/run_benchmarks.py --report-only
 
+# Checks deploy/compose.yaml and every manifest in deploy/kubernetes offline:
+# docker-compose config, and a schema validation with pinned npm packages.
+.PHONY: deploy-check
+deploy-check: deps
+	./scripts/check-deploy.sh
+
 clean:
 	rm -rf build

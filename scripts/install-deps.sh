@@ -24,3 +24,9 @@ packages=(
 if ! command -v npm >/dev/null 2>&1; then
     "$(dirname "$0")/apt-install-missing.sh" install-deps nodejs npm
 fi
+
+# docker-compose checks deploy/compose.yaml (`docker-compose config` needs no
+# Docker daemon) and python3-yaml reads its output in tests/deploy.
+# apt-install-missing.sh skips recommended packages, so Docker's daemon
+# (docker.io), which docker-compose recommends, is not installed with it.
+"$(dirname "$0")/apt-install-missing.sh" install-deps docker-compose python3-yaml
