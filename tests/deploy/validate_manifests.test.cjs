@@ -287,7 +287,7 @@ test('scaler counts pending tasks', () => {
     const scaled_object = CopyOf('ScaledObject', 'conveyor-worker');
     const trigger = scaled_object.spec.triggers[0];
     assert.equal(trigger.type, 'postgresql');
-    assert.match(trigger.metadata.query, /sum\(pending\).*FROM task_counts/);
+    assert.match(trigger.metadata.query, /sum\(pending\).*FROM task_counts UNION ALL SELECT pending FROM task_count_changes/);
     const authentication = CopyOf('TriggerAuthentication', trigger.authenticationRef.name);
     assert.equal(authentication.spec.secretTargetRef[0].parameter, 'connection');
     const worker = CopyOf('Deployment', 'conveyor-worker').spec.template.spec.containers[0];
