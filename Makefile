@@ -63,3 +63,11 @@ bench-report:
 
 clean:
 	rm -rf build
+
+# Builds the container image and tests it in real containers: PostgreSQL,
+# api, worker and serve, all on 127.0.0.1 with --network host. It needs
+# root (or sudo) for apt-get, dockerd and debootstrap, and is not part of
+# `make test`; docs/deployment.md gives its steps and timings.
+.PHONY: container-test
+container-test:
+	./scripts/container-test.sh
