@@ -284,7 +284,10 @@ build_base_tarballs() {
     run_logged "$base/debootstrap.log" debootstrap --variant=minbase "${include[@]}" \
         --keyring=/usr/share/keyrings/debian-archive-keyring.gpg bookworm "$base/rootfs" "$mirror"
     configure_base_apt "$base/rootfs" "$mirror"
+    # The package lists and archives are fetched again by any apt-get update,
+    # and Docker mounts its own resolv.conf into every container.
     rm -rf "$base/rootfs"/var/lib/apt/lists/* "$base/rootfs"/var/cache/apt/archives/*.deb
+    rm -f "$base/rootfs/etc/resolv.conf"
     tar --numeric-owner -C "$base/rootfs" -cf "$base/bookworm.tar.partial" .
     mv "$base/bookworm.tar.partial" "$base/bookworm.tar"
     make_slim "$base/rootfs"

@@ -323,6 +323,24 @@ def test_worker_healthcheck_turns_healthy(worker):
     assert health.get("Status") == "healthy", health
 
 
+def test_healthcheck_reads_flags_and_passes_init():
+    # serve behind Docker's init, with --listen on the command line. The
+    # variable names a port where nothing listens, so a check that read it
+    # instead of the flag would fail.
+    port = free_port()
+    behind_init = run_container(
+        "serve-init", "serve", "--listen", f"127.0.0.1:{port}",
+        env={"CONVEYOR_LISTEN": f"127.0.0.1:{free_port()}"}, options=["--init"],
+    )
+    # A worker without a metrics port has nothing to ask; its check passes.
+    quiet_worker = run_container("worker-quiet", "worker", env={"CONVEYOR_METRICS_LISTEN": ""})
+    wait_healthz(behind_init, port)
+
+    assert wait_healthy(behind_init).get("Status") == "healthy"
+    assert wait_healthy(quiet_worker).get("Status") == "healthy"
+    assert stop(behind_init) == 0, logs(behind_init)
+
+
 def test_worker_sigterm_loses_no_task(api, worker):
     # The image sets an 8 s shutdown grace. Short tasks finish within it;
     # long ones go back to PENDING uncounted and run again after the restart.
