@@ -94,6 +94,12 @@ stop_dockerd() {
     fi
     wait "$dockerd_pid" 2>/dev/null || true
     dockerd_pid=""
+    # dockerd leaves the host network namespace bind-mounted in its exec
+    # root (netns/default) after it exits.
+    local mount_point
+    while read -r mount_point; do
+        [ -n "$mount_point" ] && umount "$mount_point" 2>/dev/null || true
+    done < <(mounts_under "$exec_root")
     if [ -n "$(mounts_under "$exec_root")" ]; then
         echo "container-test: $exec_root still has mounts; leaving it in place" >&2
     else
@@ -258,7 +264,7 @@ remove_rootfs() {
     [ -e "$rootfs" ] || return 0
     # An interrupted debootstrap can leave /proc or /sys mounted inside.
     while read -r mount_point; do
-        [ -n "$mount_point" ] && umount --lazy "$mount_point"
+        [ -n "$mount_point" ] && umount --lazy "$mount_point" || true
     done < <(mounts_under "$rootfs")
     if [ -n "$(mounts_under "$rootfs")" ]; then
         echo "container-test: $rootfs still has mounts; remove them by hand" >&2
