@@ -42,10 +42,14 @@ RUN runtime-packages.sh build/release/conveyor > /runtime-packages.txt \
 # --- run stage ----------------------------------------------------------------
 FROM debian:bookworm-slim
 
+# apt-get clean deletes the downloaded .deb files: Debian's official images
+# do that through an apt hook, but a base built with plain debootstrap keeps
+# them.
 COPY --from=build /runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive xargs --arg-file=/tmp/runtime-packages.txt \
         apt-get install -y --no-install-recommends \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt
 
 # A fixed, unprivileged UID and GID, so that volume ownership and Kubernetes'

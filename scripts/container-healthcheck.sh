@@ -1,6 +1,6 @@
 #!/bin/bash
 # The container image's HEALTHCHECK: exits 0 when the conveyor server in this
-# container answers GET /healthz with 200, and 1 otherwise.
+# container returns 200 for GET /healthz, and 1 otherwise.
 #
 # It finds the command (serve, api or worker) and any --listen or
 # --metrics-listen flag on the command line of PID 1, which is conveyor

@@ -2,7 +2,7 @@
 # Builds the Conveyor container image and tests it in real containers (the
 # `make container-test` target). Each step is skipped when its result exists:
 #   1. installs Debian's docker.io, debootstrap and pytest when missing;
-#   2. uses a Docker engine that already answers, or starts Debian's dockerd
+#   2. uses a Docker engine that already responds, or starts Debian's dockerd
 #      on unix:///tmp/docker.sock without a bridge or iptables rules, and
 #      stops it by its PID at the end;
 #   3. when the engine lacks debian:bookworm or debian:bookworm-slim, builds
@@ -55,7 +55,7 @@ run_logged() {
     fi
 }
 
-engine_answers() {
+engine_responds() {
     [ -n "$docker_client" ] && timeout 20 "$docker_client" info >/dev/null 2>&1
 }
 
@@ -124,10 +124,10 @@ trap 'exit 143' TERM
 
 # --- 2. Docker engine ----------------------------------------------------------
 docker_client=$(command -v docker || true)
-if engine_answers; then
+if engine_responds; then
     echo "container-test: using the running Docker engine (${DOCKER_HOST:-its default socket})"
 elif docker_client=$(command -v docker || true) && [ -S "$socket_path" ] \
-    && DOCKER_HOST="unix://$socket_path" engine_answers; then
+    && DOCKER_HOST="unix://$socket_path" engine_responds; then
     export DOCKER_HOST="unix://$socket_path"
     echo "container-test: using the Docker engine on $DOCKER_HOST"
 else
@@ -147,7 +147,7 @@ else
         --pidfile "$exec_root/dockerd.pid" >"$work/dockerd.log" 2>&1 &
     dockerd_pid=$!
     for _ in $(seq 1 120); do
-        engine_answers && break
+        engine_responds && break
         if ! kill -0 "$dockerd_pid" 2>/dev/null; then
             echo "container-test: dockerd exited during start; the end of $work/dockerd.log:" >&2
             tail -n 40 "$work/dockerd.log" >&2
@@ -155,7 +155,7 @@ else
         fi
         sleep 0.5
     done
-    engine_answers || { echo "container-test: dockerd did not answer within 60 s" >&2; exit 1; }
+    engine_responds || { echo "container-test: dockerd did not respond within 60 s; see $work/dockerd.log" >&2; exit 1; }
     echo "container-test: started dockerd (PID $dockerd_pid) on $DOCKER_HOST"
 fi
 step "Docker engine ready"

@@ -10,9 +10,9 @@ if [ $# -ne 1 ]; then
     exit 2
 fi
 
-# Returns the package that owns one library file. dpkg records some
-# libraries under /lib and others under /usr/lib; with the merged /usr of
-# bookworm both paths name the same file, so each spelling is tried.
+# Prints the package that owns one library file. dpkg records some
+# libraries under /lib and others under /usr/lib. Bookworm merges /usr, so
+# both paths name the same file, and each spelling is tried.
 owner_of() {
     local library="$1" candidate owner
     for candidate in "$library" "$(readlink -f "$library")" "/usr${library}" "${library#/usr}"; do

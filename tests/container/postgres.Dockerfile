@@ -5,6 +5,7 @@ FROM debian:bookworm-slim
 
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15 \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 
 COPY postgres-entrypoint.sh /usr/local/bin/postgres-entrypoint.sh

@@ -199,7 +199,7 @@ def wait_healthz(name, port, timeout=STARTUP_TIMEOUT_S):
             break
         time.sleep(0.01)
     raise AssertionError(
-        f"{name} did not answer /healthz on 127.0.0.1:{port} within {timeout}s; "
+        f"{name} did not return 200 for /healthz on 127.0.0.1:{port} within {timeout}s; "
         f"log:\n{logs(name)}"
     )
 
@@ -408,7 +408,7 @@ def test_serve_keeps_tasks_in_its_volume():
     assert stop(second) == 0, logs(second)
 
 
-def test_serve_answers_healthz_after_start():
+def test_serve_healthz_after_start():
     """Starts serve a few times and records the time from docker run to the first 200."""
     samples = []
     for index in range(STARTUP_SAMPLES):
