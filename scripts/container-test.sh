@@ -69,6 +69,15 @@ remove_containers() {
     fi
 }
 
+# Exits unless the script runs as root, which starting dockerd and running
+# debootstrap need.
+require_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "container-test: $1 needs root; run make container-test as root" >&2
+        exit 1
+    fi
+}
+
 # Prints the mount points under a folder, deepest first.
 mounts_under() {
     awk -v prefix="$1/" 'index($2 "/", prefix) == 1 { print $2 }' /proc/mounts | sort -r
@@ -131,6 +140,7 @@ elif docker_client=$(command -v docker || true) && [ -S "$socket_path" ] \
     export DOCKER_HOST="unix://$socket_path"
     echo "container-test: using the Docker engine on $DOCKER_HOST"
 else
+    require_root "starting dockerd"
     if ! command -v dockerd >/dev/null 2>&1; then
         "$repository/scripts/apt-install-missing.sh" container-test docker.io
     fi
@@ -283,6 +293,7 @@ build_base_tarballs() {
     if [[ "$mirror" == https:* ]]; then
         include=(--include=ca-certificates)
     fi
+    require_root "debootstrap"
     "$repository/scripts/apt-install-missing.sh" container-test debootstrap debian-archive-keyring
     mkdir -p "$base"
     remove_rootfs "$base/rootfs"
