@@ -73,3 +73,12 @@ deploy-check: deps
 
 clean:
 	rm -rf build
+
+# Builds the container image and tests it in real containers: PostgreSQL,
+# api, worker and serve, all on 127.0.0.1 with --network host. It needs
+# root to start dockerd and run debootstrap unless a Docker engine and the
+# Debian base images are already there. Not part of `make test`;
+# docs/deployment.md gives its steps and timings.
+.PHONY: container-test
+container-test:
+	./scripts/container-test.sh
