@@ -94,9 +94,9 @@ void CheckRoute(std::string_view path) {
 void RouteRequest(const Request& request) {
     const auto target = conveyor::http::ParseRequestTarget(request.target());
     if (!target) {
-        Require(!request.target().starts_with("//"), "a target starting with // is never routed");
         return;
     }
+    Require(!request.target().starts_with("//"), "a target starting with // is never routed");
     const std::string_view path = target->encoded_path();
     Require(!path.starts_with("//"), "a routed path starts with a single /");
     CheckRoute(path);
