@@ -26,7 +26,7 @@ bool HasUnframedBody(const RequestHeader& request);
 // The outcome of ParseBufferedHeader.
 enum class HeaderParse {
     kNeedMore,            // the empty line that ends the header has not arrived yet
-    kDone,                // the parser holds the header
+    kDone,                // the parser contains the header
     kTooLarge,            // no empty line within the header size limit
     kObsFold,             // a field line continued on the next line (obs-fold)
     kUnsupportedVersion,  // a well-formed version other than HTTP/1.0 and 1.1
@@ -34,8 +34,8 @@ enum class HeaderParse {
 };
 
 // Parses a request header from the start of `bytes` once the empty line that
-// ends it has arrived, so the raw lines can be checked before Beast 1.81
-// sees them: it unfolds obs-fold silently, and rejects every version but
+// ends it has arrived, so the raw lines are checked before Beast 1.81 parses
+// them. Beast unfolds obs-fold silently, and it rejects every version but
 // HTTP/1.0 and HTTP/1.1 as malformed, where a well-formed one gets 505. `scanned` carries how far
 // earlier calls searched for the empty line, so a header that arrives in
 // many pieces is searched once; start it at 0 for each request. On kDone,
@@ -45,8 +45,8 @@ HeaderParse ParseBufferedHeader(std::string_view bytes, std::size_t max_header_b
                                 std::size_t& scanned, RequestParser& parser, std::size_t& used,
                                 boost::beast::error_code& error);
 
-// Framing faults of a parsed header. Each is answered at once and the
-// connection closed, because where the body ends is not certain.
+// Framing faults of a parsed header. The server rejects each at once and
+// closes the connection, because where the body ends is not certain.
 enum class FramingFault {
     kNone,
     kTransferEncodingInHttp10,  // HTTP/1.0 has no transfer codings
@@ -59,7 +59,7 @@ enum class FramingFault {
 // Allocates nothing.
 FramingFault FindFramingFault(const RequestHeader& request);
 
-// Returns the problem that answers a framing fault other than kNone, or a
+// Returns the problem sent for a framing fault other than kNone, or for a
 // header that ParseBufferedHeader did not accept.
 Problem FramingProblem(FramingFault fault);
 Problem HeaderProblem(HeaderParse parse, const boost::beast::error_code& error);

@@ -18,8 +18,8 @@ class WaitLimit {
   public:
     enum class Outcome { kAdmitted, kTenantAtBound, kServerAtBound };
 
-    // The place of one admitted long poll; destroying it frees the place.
-    // Move-only. An empty slot holds nothing.
+    // The place of one admitted long poll, freed when the slot is destroyed.
+    // Move-only. A default-constructed slot is empty and frees nothing.
     class Slot {
       public:
         Slot() = default;
