@@ -89,6 +89,12 @@ void AddLimitFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
         ->envname(env("MAX_PENDING"))
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000}));
     command
+        .add_option("--max-waiting-per-tenant", settings.max_waiting_per_tenant,
+                    "Long polls (GET /v1/tasks/{id}?wait=) of each tenant that wait at once; "
+                    "0 turns it off (default: 1000 with --api-keys-file, off without)")
+        ->envname(env("MAX_WAITING_PER_TENANT"))
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000}));
+    command
         .add_option("--max-connections", settings.max_connections,
                     "Open HTTP connections; at the cap, new ones wait until one closes")
         ->envname(env("MAX_CONNECTIONS"))

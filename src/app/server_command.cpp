@@ -184,6 +184,7 @@ struct ApiLimits {
     double rate_limit = 0;  // 0: off
     std::int64_t rate_burst = 1;
     std::int64_t max_pending = 0;  // 0: off
+    std::int64_t max_waiting_per_tenant = 0;  // 0: off
 };
 
 ApiLimits ResolveApiLimits(const Settings& settings, bool authenticated) {
@@ -198,7 +199,18 @@ ApiLimits ResolveApiLimits(const Settings& settings, bool authenticated) {
     limits.max_pending = settings.max_pending >= 0 ? settings.max_pending
                          : authenticated           ? kDefaultMaxPending
                                                    : 0;
+    limits.max_waiting_per_tenant = settings.max_waiting_per_tenant >= 0
+                                        ? settings.max_waiting_per_tenant
+                                    : authenticated ? kDefaultMaxWaitingPerTenant
+                                                    : 0;
     return limits;
+}
+
+// Returns how many long polls may wait at once across all tenants: nine
+// tenths of the connection cap, so that waiting requests leave connections
+// free for others, such as /healthz. Below 10 connections, all of them.
+std::size_t MaxWaitingTotal(std::size_t max_connections) {
+    return max_connections - max_connections / 10;
 }
 
 // Raises the soft limit on open files, up to the hard limit, so that
@@ -251,6 +263,8 @@ void LogAccessSettings(const Settings& settings, const std::optional<ApiKeySet>&
               {{"rate_limit", limits.rate_limit},
                {"rate_burst", limits.rate_burst},
                {"max_pending", limits.max_pending},
+               {"max_waiting_per_tenant", limits.max_waiting_per_tenant},
+               {"max_waiting", MaxWaitingTotal(max_connections)},
                {"max_connections", max_connections},
                {"request_timeout_ms", static_cast<std::int64_t>(settings.request_timeout.count())},
                {"idle_timeout_ms", static_cast<std::int64_t>(settings.idle_timeout.count())}});
@@ -366,6 +380,12 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
             &pending_limit.emplace(*store, db_pool, api_limits.max_pending, kPendingRefresh);
         guards.max_pending = api_limits.max_pending;
     }
+    const std::size_t max_connections =
+        serves_http ? FitConnectionsToFileLimit(static_cast<std::size_t>(settings.max_connections))
+                    : static_cast<std::size_t>(settings.max_connections);
+    http::WaitLimit wait_limit(static_cast<std::size_t>(api_limits.max_waiting_per_tenant),
+                               MaxWaitingTotal(max_connections));
+    guards.wait_limit = &wait_limit;
     const std::unique_ptr<CreateCommit> create_commit = MakeCreateCommit(*store);
     http::Api api(*store, *create_commit, db_pool, watcher, *cursor_key, limits, std::move(hooks),
                   guards);
@@ -404,8 +424,7 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
     server_limits.request_timeout = settings.request_timeout;
     server_limits.idle_timeout = settings.idle_timeout;
     if (serves_http) {
-        server_limits.max_connections =
-            FitConnectionsToFileLimit(static_cast<std::size_t>(settings.max_connections));
+        server_limits.max_connections = max_connections;
         server = std::make_unique<http::HttpServer>(io.get_executor(), api, server_limits);
         auto bound = server->Listen(settings.listen);
         if (!bound.ok()) {

@@ -34,6 +34,9 @@ struct Settings {
     double rate_limit = -1;         // requests per second of each tenant
     std::int64_t rate_burst = 0;    // requests a tenant may send at once; 0: twice rate_limit
     std::int64_t max_pending = -1;  // PENDING tasks of each tenant
+    // Long polls of each tenant that wait at once; negative takes the
+    // default, which applies only with api_keys_file; 0 turns it off.
+    std::int64_t max_waiting_per_tenant = -1;
     std::int64_t max_connections = 10'000;
     Millis request_timeout{30'000};
     Millis idle_timeout{60'000};
@@ -42,9 +45,10 @@ struct Settings {
     std::optional<std::string> metrics_listen;
 };
 
-// The defaults that apply with --api-keys-file when --rate-limit and
-// --max-pending are not given.
+// The defaults that apply with --api-keys-file when --rate-limit,
+// --max-pending and --max-waiting-per-tenant are not given.
 inline constexpr double kDefaultRateLimit = 1000;
 inline constexpr std::int64_t kDefaultMaxPending = 100'000;
+inline constexpr std::int64_t kDefaultMaxWaitingPerTenant = 1'000;
 
 }  // namespace conveyor

@@ -34,6 +34,8 @@ constexpr std::string_view kUnavailableRetryAfter = "1";
 // The pending count is refreshed every second, so a rejected submission may
 // succeed a second later.
 constexpr std::string_view kPendingRetryAfter = "1";
+// A long poll over its bound may find a free place as soon as another ends.
+constexpr std::string_view kWaitLimitedRetryAfter = "1";
 
 // The tenant of every request while authentication is off.
 constexpr std::string_view kDefaultTenant = "";
@@ -102,13 +104,6 @@ std::optional<int> ParseInteger(std::string_view text) {
     return value;
 }
 
-// Returns whether a path is under /v1, where authentication and limits
-// apply. The operations routes (/healthz, /readyz, /metrics,
-// /openapi.json) stay open.
-bool IsApiPath(std::string_view path) {
-    return path == "/v1" || path.starts_with("/v1/");
-}
-
 // Returns the token of an "Authorization: Bearer TOKEN" value, with the
 // scheme in any case (RFC 9110, section 11.1), or nullopt for any other
 // value.
@@ -153,6 +148,22 @@ std::string_view ValidTraceParentHeader(const Request& request) {
     return ParseTraceParent(header) ? header : std::string_view();
 }
 
+// Builds the response to a request target that ParseRequestTarget rejects: 400
+// when only the query is at fault, 404 otherwise, because no route has such
+// a target.
+Response MakeTargetProblem(const Request& request) {
+    const std::string_view raw_target = request.target();
+    const std::string_view raw_path = raw_target.substr(0, raw_target.find('?'));
+    if (!raw_path.starts_with("//") && boost::urls::parse_origin_form(raw_path)) {
+        return MakeProblem(ErrorCode::kInvalidParameter,
+                           "The query string is not valid: check its percent-encoding.", request);
+    }
+    return MakeProblem(ErrorCode::kNotFound,
+                       "The request target must be a path that starts with a single /, such as "
+                       "/v1/tasks.",
+                       request);
+}
+
 bool IsProbeRoute(Route route) {
     return route == Route::kHealthz || route == Route::kReadyz || route == Route::kMetrics;
 }
@@ -175,6 +186,21 @@ void FinishRequest(const Request& request, std::string_view request_id, Route ro
                {"tenant", tenant},
                log::Field::IfPresent("trace_id", trace.trace_id),
                log::Field::IfPresent("parent_span_id", trace.parent_id)});
+}
+
+// Builds the 429 for a long poll over a bound of `limit`. A GET without wait
+// is not bounded.
+Response MakeWaitLimited(WaitLimit::Outcome outcome, const WaitLimit& limit,
+                         const Request& request) {
+    std::string detail = outcome == WaitLimit::Outcome::kTenantAtBound
+                             ? "The tenant already has " + std::to_string(limit.MaxPerTenant()) +
+                                   " long polls waiting"
+                             : "The server already holds " + std::to_string(limit.MaxTotal()) +
+                                   " waiting long polls";
+    detail += "; retry after the Retry-After seconds, or poll without wait.";
+    Response response = MakeProblem(ErrorCode::kRateLimited, std::move(detail), request);
+    response.set(beast_http::field::retry_after, kWaitLimitedRetryAfter);
+    return response;
 }
 
 std::string RetryAfterSeconds(const Task& task, UnixMillis now) {
@@ -218,19 +244,75 @@ Api::Api(TaskStore& store, CreateCommit& create_commit, asio::thread_pool& db_po
       hooks_(std::move(hooks)),
       guards_(guards) {}
 
+Admission Api::CheckHeader(const Request& request) {
+    Admission admission{{}, std::string(kDefaultTenant), std::nullopt};
+    const std::optional<boost::urls::url_view> target = ParseRequestTarget(request.target());
+    if (target) {
+        admission.match = MatchRoute(target->encoded_path());
+    }
+
+    // Every target but the operations routes is authenticated first, so no
+    // spelling of a path (such as //v1/tasks or /v1/./tasks) reaches a /v1
+    // handler, or learns whether a route exists, without a key.
+    if (!IsOpenRoute(admission.match.route)) {
+        admission.rejection = Guard(request, admission.tenant);
+        if (admission.rejection) {
+            return admission;
+        }
+    }
+    if (!target) {
+        admission.rejection = MakeTargetProblem(request);
+        return admission;
+    }
+
+    const std::string_view path = target->encoded_path();
+    if (admission.match.route == Route::kNone) {
+        admission.rejection = MakeProblem(ErrorCode::kNotFound,
+                                          "No route matches " + std::string(path) + ".", request);
+        return admission;
+    }
+    if (probes_only_ && !IsProbeRoute(admission.match.route)) {
+        admission.rejection =
+            MakeProblem(ErrorCode::kNotFound,
+                        "No route matches " + std::string(path) +
+                            "; this listener serves only /healthz, /readyz and /metrics.",
+                        request);
+        return admission;
+    }
+    const std::string_view method = request.method_string();
+    if (!IsMethodAllowed(admission.match.route, method)) {
+        const std::string_view allowed = AllowedMethods(admission.match.route);
+        admission.rejection =
+            MakeProblem(ErrorCode::kMethodNotAllowed,
+                        "The method " + std::string(method) + " is not allowed here; use " +
+                            std::string(allowed) + ".",
+                        request);
+        admission.rejection->set(beast_http::field::allow, allowed);
+    }
+    return admission;
+}
+
 asio::awaitable<Response> Api::Handle(const Request& request, std::string_view request_id) {
+    co_return co_await Handle(request, request_id, CheckHeader(request));
+}
+
+asio::awaitable<Response> Api::Handle(const Request& request, std::string_view request_id,
+                                      Admission admission) {
     const auto started = std::chrono::steady_clock::now();
-    Context context{request, request_id, {}, {}, std::string(kDefaultTenant), {}, {}};
+    Context context{
+        request, request_id, std::move(admission.match), {}, std::move(admission.tenant), {}, {}};
     context.traceparent = ValidTraceParentHeader(request);
     if (!context.traceparent.empty()) {
         context.trace = *ParseTraceParent(context.traceparent);
     }
-    std::optional<Response> response;
-    try {
-        response = co_await Route(context);
-    } catch (const std::exception& error) {
-        log::Error("http", "request handler failed",
-                   {{"request_id", request_id}, {"error", error.what()}});
+    std::optional<Response> response = std::move(admission.rejection);
+    if (!response) {
+        try {
+            response = co_await Route(context);
+        } catch (const std::exception& error) {
+            log::Error("http", "request handler failed",
+                       {{"request_id", request_id}, {"error", error.what()}});
+        }
     }
     if (!response) {
         response =
@@ -241,51 +323,15 @@ asio::awaitable<Response> Api::Handle(const Request& request, std::string_view r
     co_return std::move(*response);
 }
 
+// Runs after CheckHeader admitted the request, so the target is valid and
+// matches a route whose method is allowed.
 asio::awaitable<Response> Api::Route(Context& context) {
     const Request& request = context.request;
-    // Origin form ("/v1/tasks?limit=5") and absolute form
-    // ("http://host/v1/tasks?limit=5") are both accepted (RFC 9112, 3.2).
-    const std::string_view raw_target = request.target();
-    const auto target = boost::urls::parse_uri_reference(raw_target);
-    if (!target || (!target->has_scheme() && !raw_target.starts_with('/'))) {
-        const std::string_view raw_path = raw_target.substr(0, raw_target.find('?'));
-        if (boost::urls::parse_origin_form(raw_path)) {
-            co_return MakeProblem(ErrorCode::kInvalidParameter,
-                                  "The query string is not valid: check its percent-encoding.",
-                                  request);
-        }
-        co_return MakeProblem(ErrorCode::kNotFound, "The request target is not a valid path.",
-                              request);
-    }
-    // The route is matched first so that the request's metrics and log line
-    // name it even when the guard rejects the request.
-    context.match = MatchRoute(target->encoded_path());
-    if (IsApiPath(target->encoded_path())) {
-        if (std::optional<Response> rejected = Guard(context)) {
-            co_return std::move(*rejected);
-        }
-    }
-    if (context.match.route == Route::kNone) {
-        co_return MakeProblem(ErrorCode::kNotFound,
-                              "No route matches " + std::string(target->encoded_path()) + ".",
-                              request);
-    }
-    if (probes_only_ && !IsProbeRoute(context.match.route)) {
-        co_return MakeProblem(ErrorCode::kNotFound,
-                              "No route matches " + std::string(target->encoded_path()) +
-                                  "; this listener serves only /healthz, /readyz and /metrics.",
-                              request);
+    const std::optional<boost::urls::url_view> target = ParseRequestTarget(request.target());
+    if (!target) {
+        co_return MakeTargetProblem(request);
     }
     const std::string_view method = request.method_string();
-    if (!IsMethodAllowed(context.match.route, method)) {
-        Response response =
-            MakeProblem(ErrorCode::kMethodNotAllowed,
-                        "The method " + std::string(method) + " is not allowed here; use " +
-                            std::string(AllowedMethods(context.match.route)) + ".",
-                        request);
-        response.set(beast_http::field::allow, AllowedMethods(context.match.route));
-        co_return response;
-    }
     for (const auto& param : target->params()) {
         if (param.key.empty()) {
             co_return MakeProblem(ErrorCode::kInvalidParameter,
@@ -326,8 +372,7 @@ asio::awaitable<Response> Api::Route(Context& context) {
     co_return MakeProblem(ErrorCode::kNotFound, "No such route.", request);
 }
 
-std::optional<Response> Api::Guard(Context& context) {
-    const Request& request = context.request;
+std::optional<Response> Api::Guard(const Request& request, std::string& tenant) {
     if (guards_.api_keys != nullptr) {
         const auto header = request.find(beast_http::field::authorization);
         if (header == request.end()) {
@@ -344,15 +389,14 @@ std::optional<Response> Api::Guard(Context& context) {
             return MakeUnauthorized("The Authorization header must read Bearer KEY.", false,
                                     request);
         }
-        const std::optional<std::string_view> tenant = guards_.api_keys->Authenticate(*key);
-        if (!tenant) {
+        const std::optional<std::string_view> key_tenant = guards_.api_keys->Authenticate(*key);
+        if (!key_tenant) {
             return MakeUnauthorized("The API key is not valid.", true, request);
         }
-        context.tenant = std::string(*tenant);
+        tenant = std::string(*key_tenant);
     }
     if (guards_.rate_limiter != nullptr) {
-        const Millis wait =
-            guards_.rate_limiter->Admit(context.tenant, std::chrono::steady_clock::now());
+        const Millis wait = guards_.rate_limiter->Admit(tenant, std::chrono::steady_clock::now());
         if (wait > Millis{0}) {
             Response response = MakeProblem(
                 ErrorCode::kRateLimited,
@@ -521,6 +565,13 @@ asio::awaitable<Response> Api::GetTask(Context& context) {
     };
     Result<Task> task = co_await RunBlocking(db_pool_, load);
     if (task.ok() && !IsTerminal(task->status) && wait_seconds > 0) {
+        WaitLimit::Slot slot;
+        if (guards_.wait_limit != nullptr) {
+            const WaitLimit::Outcome outcome = guards_.wait_limit->TryAdmit(context.tenant, slot);
+            if (outcome != WaitLimit::Outcome::kAdmitted) {
+                co_return MakeWaitLimited(outcome, *guards_.wait_limit, request);
+            }
+        }
         co_await watcher_.WaitForFinish(task_id, deadline);
         task = co_await RunBlocking(db_pool_, load);
     }

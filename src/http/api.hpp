@@ -13,8 +13,10 @@
 #include "http/metrics_page.hpp"
 #include "http/pending_limit.hpp"
 #include "http/problem.hpp"
+#include "http/router.hpp"
 #include "http/submission.hpp"
 #include "http/task_watcher.hpp"
+#include "http/wait_limit.hpp"
 #include "storage/task_commits.hpp"
 #include "storage/task_store.hpp"
 
@@ -42,6 +44,19 @@ struct ApiGuards {
     // PENDING tasks of each tenant: a submission past it is 429 rate_limited.
     PendingLimit* pending_limit = nullptr;
     std::int64_t max_pending = 0;  // the bound of pending_limit, for messages
+    // Long polls that wait at once, per tenant and in total: one more is
+    // 429 rate_limited.
+    WaitLimit* wait_limit = nullptr;
+};
+
+// The result of Api::CheckHeader for one request, passed on to Api::Handle.
+struct Admission {
+    RouteMatch match;
+    std::string tenant;
+    // The 400, 401, 404, 405 or 429 response that the header alone decides.
+    // It is sent in place of handling the request, so the body need not be
+    // read.
+    std::optional<Response> rejection;
 };
 
 // Builds an application/problem+json response.
@@ -57,8 +72,19 @@ class Api {
         TaskWatcher& watcher, std::string cursor_key, SubmissionLimits limits, ApiHooks hooks,
         ApiGuards guards = {});
 
-    // Handles one request. Never throws: an unexpected exception becomes a
-    // 500 internal_error and an error log line.
+    // Checks the target, route, method, API key and request rate of a
+    // request whose header has been read; its body may still be unread.
+    // Takes one token of the tenant's rate, so call it once per request.
+    Admission CheckHeader(const Request& request);
+
+    // Handles one request that went through CheckHeader; a rejection in
+    // `admission` is returned as it is. Either way the request is counted
+    // and logged. Never throws: an unexpected exception becomes a 500
+    // internal_error and an error log line.
+    boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id,
+                                            Admission admission);
+
+    // Runs CheckHeader and then Handle, for a request read whole.
     boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id);
 
     // Serves only /healthz, /readyz and /metrics from now on; every other
@@ -71,7 +97,7 @@ class Api {
 
     boost::asio::awaitable<Response> Route(Context& context);
     // Sets the request's tenant, or returns the 401 or 429 response.
-    std::optional<Response> Guard(Context& context);
+    std::optional<Response> Guard(const Request& request, std::string& tenant);
     boost::asio::awaitable<Response> Submit(Context& context);
     boost::asio::awaitable<Response> GetTask(Context& context);
     boost::asio::awaitable<Response> ListTasks(Context& context);

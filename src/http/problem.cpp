@@ -49,6 +49,8 @@ CodeInfo InfoOf(ErrorCode code) {
             return {429, "rate_limited", "Rate limited"};
         case ErrorCode::kUnavailable:
             return {503, "unavailable", "Service unavailable"};
+        case ErrorCode::kHttpVersionNotSupported:
+            return {505, "http_version_not_supported", "HTTP version not supported"};
         case ErrorCode::kInternalError:
             return {500, "internal_error", "Internal error"};
     }

@@ -28,6 +28,7 @@ enum class ErrorCode {
     kIdempotencyKeyReused,
     kRateLimited,
     kUnavailable,
+    kHttpVersionNotSupported,
     kInternalError,
 };
 

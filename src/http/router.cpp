@@ -1,6 +1,37 @@
 #include "http/router.hpp"
 
+#include <boost/beast/core/string.hpp>
+#include <boost/url/parse.hpp>
+
 namespace conveyor::http {
+
+std::optional<boost::urls::url_view> ParseRequestTarget(std::string_view target) {
+    if (target.starts_with("//")) {
+        return std::nullopt;
+    }
+    if (target.starts_with('/')) {
+        const auto parsed = boost::urls::parse_origin_form(target);
+        return parsed ? std::optional(*parsed) : std::nullopt;
+    }
+    const auto parsed = boost::urls::parse_absolute_uri(target);
+    if (!parsed || !parsed->has_authority()) {
+        return std::nullopt;
+    }
+    const std::string_view path = parsed->encoded_path();
+    if (path.starts_with("//")) {
+        return std::nullopt;
+    }
+    const std::string_view scheme = parsed->scheme();
+    if (!boost::beast::iequals(scheme, "http") && !boost::beast::iequals(scheme, "https")) {
+        return std::nullopt;
+    }
+    return *parsed;
+}
+
+bool IsOpenRoute(Route route) {
+    return route == Route::kHealthz || route == Route::kReadyz || route == Route::kMetrics ||
+           route == Route::kOpenApi;
+}
 
 RouteMatch MatchRoute(std::string_view path) {
     if (path == "/healthz") {

@@ -196,5 +196,62 @@ TEST(RouteName, EachRoute) {
     EXPECT_EQ(RouteName(Route::kNone), "unmatched");
 }
 
+TEST(ParseRequestTarget, AcceptsOriginForm) {
+    const auto target = ParseRequestTarget("/v1/tasks?limit=5");
+    ASSERT_TRUE(target);
+    EXPECT_EQ(std::string_view(target->encoded_path()), "/v1/tasks");
+    EXPECT_EQ(std::string_view(target->encoded_query()), "limit=5");
+}
+
+TEST(ParseRequestTarget, AcceptsAbsoluteForm) {
+    const auto target = ParseRequestTarget("http://127.0.0.1:8080/healthz");
+    ASSERT_TRUE(target);
+    EXPECT_EQ(std::string_view(target->encoded_path()), "/healthz");
+}
+
+TEST(ParseRequestTarget, AcceptsHttpsInAnyCase) {
+    EXPECT_TRUE(ParseRequestTarget("HTTPS://host/metrics"));
+}
+
+TEST(ParseRequestTarget, RejectsNetworkPathReference) {
+    EXPECT_FALSE(ParseRequestTarget("//x/metrics"));
+    EXPECT_FALSE(ParseRequestTarget("//x/v1/tasks"));
+    EXPECT_FALSE(ParseRequestTarget("//v1/tasks"));
+    EXPECT_FALSE(ParseRequestTarget("//"));
+}
+
+TEST(ParseRequestTarget, RejectsDoubleSlashPathInAbsoluteForm) {
+    EXPECT_FALSE(ParseRequestTarget("http://host//x/metrics"));
+}
+
+TEST(ParseRequestTarget, RejectsOtherForms) {
+    EXPECT_FALSE(ParseRequestTarget("*"));
+    EXPECT_FALSE(ParseRequestTarget("host:8080"));
+    EXPECT_FALSE(ParseRequestTarget("v1/tasks"));
+    EXPECT_FALSE(ParseRequestTarget(""));
+    EXPECT_FALSE(ParseRequestTarget("ftp://host/v1/tasks"));
+    EXPECT_FALSE(ParseRequestTarget("http:/v1/tasks"));
+}
+
+TEST(ParseRequestTarget, RejectsFragment) {
+    EXPECT_FALSE(ParseRequestTarget("/v1/tasks#top"));
+}
+
+TEST(ParseRequestTarget, RejectsBadQueryEncoding) {
+    EXPECT_FALSE(ParseRequestTarget("/v1/tasks?status=%zz"));
+}
+
+TEST(IsOpenRoute, OnlyOperationsRoutes) {
+    EXPECT_TRUE(IsOpenRoute(Route::kHealthz));
+    EXPECT_TRUE(IsOpenRoute(Route::kReadyz));
+    EXPECT_TRUE(IsOpenRoute(Route::kMetrics));
+    EXPECT_TRUE(IsOpenRoute(Route::kOpenApi));
+    EXPECT_FALSE(IsOpenRoute(Route::kNone));
+    EXPECT_FALSE(IsOpenRoute(Route::kTasks));
+    EXPECT_FALSE(IsOpenRoute(Route::kTask));
+    EXPECT_FALSE(IsOpenRoute(Route::kTaskCancel));
+    EXPECT_FALSE(IsOpenRoute(Route::kTaskRetry));
+}
+
 }  // namespace
 }  // namespace conveyor::http

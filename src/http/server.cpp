@@ -15,6 +15,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -63,25 +64,6 @@ struct HttpServer::State {
 
 namespace {
 
-// Builds the problem response for a request that never reaches the Api
-// because it could not be read.
-Response MakeReadErrorResponse(const beast::error_code& error) {
-    if (error == beast_http::error::body_limit) {
-        return MakeProblemResponse(
-            Problem{ErrorCode::kPayloadTooLarge, "The request body is over the size limit.", {}},
-            11, false);
-    }
-    if (error == beast_http::error::header_limit) {
-        return MakeProblemResponse(
-            Problem{ErrorCode::kInvalidParameter, "The request headers are over the size limit.",
-                    {}},
-            11, false);
-    }
-    return MakeProblemResponse(
-        Problem{ErrorCode::kInvalidParameter, "The request is not valid HTTP/1.1.", {}}, 11,
-        false);
-}
-
 // Counts one open connection, and wakes the accept loop when it closes at
 // the cap.
 class ConnectionSlot {
@@ -102,9 +84,8 @@ class ConnectionSlot {
 
 // Counts and logs a request that could not be read, so never reached the
 // Api, under the route "unmatched".
-void LogUnreadRequest(const beast_http::request_parser<beast_http::string_body>& parser,
-                      std::string_view request_id, const beast::error_code& error,
-                      const Response& response) {
+void LogUnreadRequest(const RequestParser& parser, std::string_view request_id,
+                      std::string_view error, const Response& response) {
     std::string_view method;
     if (parser.is_header_done()) {
         method = parser.get().method_string();
@@ -116,7 +97,7 @@ void LogUnreadRequest(const beast_http::request_parser<beast_http::string_body>&
                {"method", method},
                {"route", RouteName(Route::kNone)},
                {"status", status},
-               {"error", error.message()}});
+               {"error", error}});
 }
 
 struct InFlight {
@@ -266,66 +247,162 @@ asio::awaitable<void> HttpServer::WaitForIdle(Millis timeout) {
 
 namespace {
 
-// Bytes read from a connection before the parser reads them: the start of a
-// request, which may contain all of it.
-constexpr std::size_t kFirstReadBytes = 16 * 1024;
+// Bytes asked of the socket per read while a header arrives.
+constexpr std::size_t kHeaderReadBytes = 16 * 1024;
 
-// Reads one request, sends its response, and returns whether the connection
-// stays open for another.
-asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_stream& stream,
-                                      beast::flat_buffer& buffer) {
-    const ServerLimits& limits = state.limits;
-    beast_http::request_parser<beast_http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-    parser.body_limit(limits.max_body_bytes);
+// After a response that leaves part of a request unread, the connection
+// reads and discards what the client still sends before it closes, for at
+// most this long and this many bytes. Closing a socket with unread input
+// sends a reset, which can destroy the response before the client reads it.
+constexpr auto kDiscardTime = std::chrono::seconds(2);
+constexpr std::size_t kDiscardBytes = 16 * 1024 * 1024;
+constexpr std::size_t kDiscardReadBytes = 8 * 1024;
 
-    // The header is read piece by piece so that its size can be counted
-    // here: Beast 1.81's own header limit misses empty header lines such as
-    // "X:", which would otherwise let one request grow memory without bound.
-    // The idle timeout applies until the first byte, the request timeout
-    // after it. Beast's read_some returns only once the whole header has
-    // arrived, so the first bytes are read here, without the parser. A
-    // client that sends its header a byte at a time then meets the request
-    // timeout rather than the idle one.
+// The next step of a connection after a response.
+enum class AfterResponse { kReadNext, kClose, kDiscardAndClose };
+
+// The outcome of reading a request header.
+struct HeaderRead {
+    bool disconnected = false;       // closed or timed out: send no response
+    std::optional<Problem> problem;  // rejected: send this and close
+};
+
+std::string_view Buffered(const beast::flat_buffer& buffer) {
+    return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+// Returns true for errors after which no response can or need be sent.
+bool IsDisconnect(const beast::error_code& error) {
+    return error == beast::error::timeout || error == asio::error::eof ||
+           error == asio::error::connection_reset;
+}
+
+// Reads a request header into `parser` and checks its framing. The idle
+// timeout applies until the first byte and the request timeout after it, so
+// a client that sends its header a byte at a time is cut off.
+asio::awaitable<HeaderRead> ReadHeader(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                       RequestParser& parser, const ServerLimits& limits) {
     if (buffer.size() == 0) {
         stream.expires_after(limits.idle_timeout);
-        const auto first = co_await stream.async_read_some(buffer.prepare(kFirstReadBytes),
+        const auto first = co_await stream.async_read_some(buffer.prepare(kHeaderReadBytes),
                                                            asio::as_tuple(asio::use_awaitable));
         if (std::get<0>(first)) {
-            co_return false;
+            co_return HeaderRead{true, std::nullopt};
         }
         buffer.commit(std::get<1>(first));
     }
     stream.expires_after(limits.request_timeout);
-    beast::error_code header_error;
-    std::size_t header_bytes = 0;
-    while (!parser.is_header_done()) {
-        const auto piece = co_await beast_http::async_read_some(
-            stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-        header_error = std::get<0>(piece);
-        if (header_error) {
-            break;
+    std::size_t scanned = 0;
+    // Each pass reads at least one byte, and kTooLarge ends the loop once
+    // max_header_bytes are buffered without the end of the header.
+    for (;;) {
+        std::size_t used = 0;
+        beast::error_code error;
+        const HeaderParse parse = ParseBufferedHeader(Buffered(buffer), limits.max_header_bytes,
+                                                      scanned, parser, used, error);
+        if (parse == HeaderParse::kDone) {
+            buffer.consume(used);
+            const FramingFault fault = FindFramingFault(parser.get());
+            if (fault != FramingFault::kNone) {
+                co_return HeaderRead{false, FramingProblem(fault)};
+            }
+            co_return HeaderRead{};
         }
-        header_bytes += std::get<1>(piece);
-        if (header_bytes > limits.max_header_bytes) {
-            header_error = beast_http::error::header_limit;
-            break;
+        if (parse != HeaderParse::kNeedMore) {
+            co_return HeaderRead{false, HeaderProblem(parse, error)};
+        }
+        const auto piece = co_await stream.async_read_some(buffer.prepare(kHeaderReadBytes),
+                                                           asio::as_tuple(asio::use_awaitable));
+        if (std::get<0>(piece)) {
+            co_return HeaderRead{true, std::nullopt};
+        }
+        buffer.commit(std::get<1>(piece));
+    }
+}
+
+// Reads the body of an admitted request. The deadline set at the request's
+// first byte still runs, so a body sent a byte at a time is cut off like a
+// slow header.
+asio::awaitable<beast::error_code> ReadBody(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                            RequestParser& parser) {
+    // Clients such as curl wait for this before they send a large body. It
+    // goes out only after the header was admitted, so a request without a
+    // valid key never receives it.
+    const auto expect = parser.get().find(beast_http::field::expect);
+    if (expect != parser.get().end() && beast::iequals(expect->value(), "100-continue")) {
+        beast_http::response<beast_http::empty_body> go_on{beast_http::status::continue_, 11};
+        const auto written =
+            co_await beast_http::async_write(stream, go_on, asio::as_tuple(asio::use_awaitable));
+        if (std::get<0>(written)) {
+            co_return std::get<0>(written);
         }
     }
-    if (header_bytes == 0 &&
-        (header_error == beast_http::error::end_of_stream ||
-         header_error == beast::error::timeout || header_error == asio::error::eof ||
-         header_error == asio::error::connection_reset ||
-         header_error == asio::error::operation_aborted)) {
-        co_return false;
+    const auto body_read =
+        co_await beast_http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    co_return std::get<0>(body_read);
+}
+
+// Checks the header with the Api, reads the body when the request is
+// admitted, and returns the response, or nullopt when the client left.
+// Sets `after`.
+asio::awaitable<std::optional<Response>> AnswerRequest(HttpServer::State& state,
+                                                       beast::tcp_stream& stream,
+                                                       beast::flat_buffer& buffer,
+                                                       RequestParser& parser,
+                                                       std::string_view request_id,
+                                                       AfterResponse& after) {
+    Admission admission = state.api.CheckHeader(parser.get());
+    if (!admission.rejection && !parser.is_done()) {
+        const beast::error_code error = co_await ReadBody(stream, buffer, parser);
+        if (error) {
+            if (IsDisconnect(error)) {
+                co_return std::nullopt;
+            }
+            after = AfterResponse::kDiscardAndClose;
+            Response response =
+                MakeProblemResponse(HeaderProblem(HeaderParse::kInvalid, error), 11, false);
+            LogUnreadRequest(parser, request_id, error.message(), response);
+            co_return response;
+        }
     }
-    if (!header_error && HasUnframedBody(parser.get())) {
-        header_error = beast_http::error::bad_transfer_encoding;
+    // A rejection leaves the body unread: it cannot be skipped without
+    // reading it, so the connection closes after the response.
+    const bool body_unread = !parser.is_done();
+    const Request& request = parser.get();
+    stream.expires_never();
+    Response response = co_await state.api.Handle(request, request_id, std::move(admission));
+    if (body_unread) {
+        after = AfterResponse::kDiscardAndClose;
+    } else {
+        after = request.keep_alive() && !state.stopping ? AfterResponse::kReadNext
+                                                        : AfterResponse::kClose;
+    }
+    if (request.method() == beast_http::verb::head) {
+        // The headers, Content-Length included, are those of GET.
+        const auto length = response.body().size();
+        response.body().clear();
+        response.content_length(length);
+    }
+    co_return response;
+}
+
+// Reads one request, sends its response, and returns what the connection
+// does next.
+asio::awaitable<AfterResponse> ServeOneRequest(HttpServer::State& state, beast::tcp_stream& stream,
+                                               beast::flat_buffer& buffer) {
+    const ServerLimits& limits = state.limits;
+    RequestParser parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+
+    HeaderRead header = co_await ReadHeader(stream, buffer, parser, limits);
+    if (header.disconnected) {
+        co_return AfterResponse::kClose;
     }
     InFlight in_flight(state.requests_in_flight);
 
     std::string request_id;
-    if (!header_error) {
+    if (!header.problem) {
         const auto found = parser.get().find("X-Request-Id");
         if (found != parser.get().end() && IsSaneRequestId(found->value())) {
             request_id = std::string(found->value());
@@ -335,66 +412,55 @@ asio::awaitable<bool> ServeOneRequest(HttpServer::State& state, beast::tcp_strea
         request_id = RandomHex(16);
     }
 
-    beast::error_code body_error;
-    if (!header_error && !parser.is_done()) {
-        // Clients such as curl wait for this before they send a large body.
-        const auto expect = parser.get().find(beast_http::field::expect);
-        if (expect != parser.get().end() && beast::iequals(expect->value(), "100-continue") &&
-            parser.content_length().value_or(0) <= limits.max_body_bytes) {
-            beast_http::response<beast_http::empty_body> go_on{beast_http::status::continue_, 11};
-            co_await beast_http::async_write(stream, go_on, asio::as_tuple(asio::use_awaitable));
-        }
-        // The deadline set at the request's first byte still runs, so a
-        // body sent a byte at a time is cut off like slow headers.
-        const auto body_read = co_await beast_http::async_read(
-            stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-        body_error = std::get<0>(body_read);
-    }
-
-    Response response;
-    bool keep_alive = false;
-    const beast::error_code read_error = header_error ? header_error : body_error;
-    if (read_error) {
-        if (read_error == beast::error::timeout || read_error == asio::error::eof ||
-            read_error == asio::error::connection_reset) {
-            co_return false;
-        }
-        response = MakeReadErrorResponse(read_error);
-        LogUnreadRequest(parser, request_id, read_error, response);
+    AfterResponse after = AfterResponse::kDiscardAndClose;
+    std::optional<Response> response;
+    if (header.problem) {
+        response = MakeProblemResponse(*header.problem, 11, false);
+        LogUnreadRequest(parser, request_id, header.problem->detail, *response);
     } else {
-        const Request& request = parser.get();
-        stream.expires_never();
-        response = co_await state.api.Handle(request, request_id);
-        keep_alive = request.keep_alive() && !state.stopping;
-        if (request.version() < 11 && request.count(beast_http::field::transfer_encoding) > 0) {
-            keep_alive = false;  // HTTP/1.0 has no transfer codings (RFC 9112, section 6.1)
-        }
-        if (request.method() == beast_http::verb::head) {
-            // The headers, Content-Length included, are those of GET.
-            const auto length = response.body().size();
-            response.body().clear();
-            response.content_length(length);
+        response = co_await AnswerRequest(state, stream, buffer, parser, request_id, after);
+        if (!response) {
+            co_return AfterResponse::kClose;
         }
     }
-    response.set("X-Request-Id", request_id);
-    response.keep_alive(keep_alive);
+    response->set("X-Request-Id", request_id);
+    response->keep_alive(after == AfterResponse::kReadNext);
 
     stream.expires_after(limits.request_timeout);
     const auto written =
-        co_await beast_http::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
-    co_return !std::get<0>(written) && keep_alive;
+        co_await beast_http::async_write(stream, *response, asio::as_tuple(asio::use_awaitable));
+    co_return std::get<0>(written) ? AfterResponse::kClose : after;
+}
+
+// Reads and discards what the client still sends, until it closes or
+// kDiscardTime or kDiscardBytes is reached.
+asio::awaitable<void> DiscardInput(beast::tcp_stream& stream) {
+    stream.expires_after(kDiscardTime);
+    std::array<char, kDiscardReadBytes> sink{};
+    std::size_t discarded = 0;
+    while (discarded < kDiscardBytes) {
+        const auto piece = co_await stream.async_read_some(asio::buffer(sink),
+                                                           asio::as_tuple(asio::use_awaitable));
+        if (std::get<0>(piece)) {
+            break;
+        }
+        discarded += std::get<1>(piece);
+    }
 }
 
 asio::awaitable<void> RunSession(std::shared_ptr<HttpServer::State> state, tcp::socket socket) {
     const ConnectionSlot slot(state);
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
-    bool keep_going = true;
-    while (keep_going) {
-        keep_going = co_await ServeOneRequest(*state, stream, buffer);
+    AfterResponse after = AfterResponse::kReadNext;
+    while (after == AfterResponse::kReadNext) {
+        after = co_await ServeOneRequest(*state, stream, buffer);
     }
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (after == AfterResponse::kDiscardAndClose) {
+        co_await DiscardInput(stream);
+    }
 }
 
 }  // namespace

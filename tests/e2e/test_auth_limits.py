@@ -4,6 +4,7 @@ Every keys file here is written by `conveyor keys add`. Servers run as
 `api` without workers where a test needs tasks to stay PENDING.
 """
 
+import concurrent.futures
 import json
 import os
 import select
@@ -369,6 +370,7 @@ def test_max_pending_default_is_off_without_keys(start_server):
     limits = wait_until(limit_fields, 10, f"no limits line:\n{server.log_tail()}")
     assert limits["max_pending"] in (0, "0")
     assert limits["rate_limit"] in (0, 0.0, "0")
+    assert limits["max_waiting_per_tenant"] in (0, "0")
 
 
 def slow_send(port, first, drip, interval_s, max_bytes):
@@ -451,3 +453,252 @@ def test_connections_over_the_cap_wait_for_a_free_one(start_server):
     assert while_full == b"", "a connection over the cap must not be served while the cap holds"
     assert after_close.startswith(b"HTTP/1.1 200"), "it is served once another connection closes"
     assert any("connection limit reached" in json.loads(line).get("msg", "") for line in server.log_lines())
+
+
+# Checks made on the header alone, before any body is read
+
+LARGE_BODY_BYTES = 6_000_000
+WRONG_KEY = "Bearer cvk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+
+def post_header(path, length, *extra):
+    """The header of a POST with a JSON body of `length` bytes; extra lines are str."""
+    lines = [f"POST {path} HTTP/1.1", "Host: x", "Content-Type: application/json",
+             f"Content-Length: {length}", *extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def read_head(sock, timeout=10):
+    """Read one response up to its empty line; returns (status, lower-case headers, rest)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in data:
+        remaining = deadline - time.monotonic()
+        readable, _, _ = select.select([sock], [], [], max(remaining, 0))
+        assert readable, f"no response within {timeout}s; received {data[:200]!r}"
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed before a response; received {data[:200]!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(lines[0].split(" ")[1]), headers, rest
+
+
+def closed_by_server(sock, timeout=10):
+    """Read until the server closes the connection; returns whether it did within timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([sock], [], [], deadline - time.monotonic())
+        if not readable:
+            return False
+        try:
+            if not sock.recv(65536):
+                return True
+        except ConnectionResetError:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("authorization", [None, WRONG_KEY], ids=["missing", "wrong"])
+def test_expect_continue_without_valid_key_gets_401(authed, authorization):
+    server, _ = authed
+    extra = ["Expect: 100-continue"] + ([f"Authorization: {authorization}"] if authorization else [])
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post_header("/v1/tasks", LARGE_BODY_BYTES, *extra))
+        status, headers, _ = read_head(sock)
+        closed = closed_by_server(sock)
+
+    assert status == 401, "the key is checked before 100 Continue is sent"
+    assert headers.get("connection") == "close"
+    assert headers.get("www-authenticate", "").startswith("Bearer")
+    assert closed, "the server closes the connection rather than read the body"
+
+
+@pytest.mark.parametrize("authorization", [None, WRONG_KEY], ids=["missing", "wrong"])
+def test_body_without_valid_key_is_not_read(authed, authorization):
+    server, _ = authed
+    extra = [f"Authorization: {authorization}"] if authorization else []
+
+    # Only the header is sent: the answer must come without the 6 MB body.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post_header("/v1/tasks", LARGE_BODY_BYTES, *extra))
+        status, headers, _ = read_head(sock)
+        closed = closed_by_server(sock)
+
+    assert status == 401
+    assert headers.get("connection") == "close"
+    assert closed, "the server closes the connection rather than read the body"
+
+
+def test_valid_key_gets_100_continue(authed):
+    server, keys = authed
+    body = json.dumps({"text": "sent after 100 Continue"}).encode()
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post_header("/v1/tasks", len(body), "Expect: 100-continue",
+                                 f"Authorization: Bearer {keys['alpha']}"))
+        interim, _, _ = read_head(sock)
+        sock.sendall(body)
+        final, _, _ = read_head(sock)
+
+    assert interim == 100
+    assert final == 202
+
+
+def test_keyless_get_keeps_connection_open(authed):
+    server, _ = authed
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /v1/tasks HTTP/1.1\r\nHost: x\r\n\r\n")
+        first, headers, rest = read_head(sock)
+        length = int(headers.get("content-length", "0"))
+        while len(rest) < length:
+            rest += sock.recv(65536)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        second, _, _ = read_head(sock)
+
+    assert first == 401
+    assert headers.get("connection") != "close", "a request without a body leaves nothing unread"
+    assert second == 200
+
+
+def test_rate_limit_is_checked_before_the_body(start_server, keys_file):
+    path, keys = keys_file
+    server = start_server("api", "--api-keys-file", str(path), "--rate-limit", "0.1",
+                          "--rate-burst", "1")
+    assert server.request("GET", "/v1/tasks", headers=bearer(keys["alpha"]))[0] == 200
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post_header("/v1/tasks", LARGE_BODY_BYTES, "Expect: 100-continue",
+                                 f"Authorization: Bearer {keys['alpha']}"))
+        status, headers, _ = read_head(sock)
+
+    assert status == 429, "the rate is checked before 100 Continue is sent"
+    assert retry_after_seconds(headers) >= 1
+    assert headers.get("connection") == "close"
+
+
+@pytest.mark.parametrize(("path", "status"), [("/v1/nothing", 404), ("/healthz", 405)])
+def test_route_and_method_are_checked_before_the_body(authed, path, status):
+    server, keys = authed
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post_header(path, LARGE_BODY_BYTES, "Expect: 100-continue",
+                                 f"Authorization: Bearer {keys['alpha']}"))
+        got, headers, _ = read_head(sock)
+
+    assert got == status
+    assert headers.get("connection") == "close"
+
+
+# Path variants
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"//v1/tasks/{unused_task_id()}",
+        "//x/v1/tasks",
+        "//x/metrics",
+        "/v1//tasks",
+        "/v1/./tasks",
+        "/v1/tasks/../tasks",
+        "/V1/tasks",
+        "/%76%31/tasks",
+        "/nothing",
+    ],
+)
+def test_path_variants_need_a_key(authed, path):
+    server, keys = authed
+
+    keyless = server.request("GET", path)
+    with_key = server.request("GET", path, headers=bearer(keys["alpha"]))
+
+    assert_problem(keyless, 401, "unauthorized")
+    assert_problem(with_key, 404, "not_found")
+
+
+def test_operations_routes_in_absolute_form_need_no_key(authed):
+    server, _ = authed
+
+    assert server.request("GET", f"http://127.0.0.1:{server.port}/healthz")[0] == 200
+
+
+# Long polls
+
+
+def first_finished(futures, timeout):
+    """Wait for the first of futures to finish; returns it and the others."""
+    done, pending = concurrent.futures.wait(
+        futures, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
+    assert done, f"no request finished within {timeout}s"
+    return next(iter(done)), list(pending)
+
+
+def test_long_polls_over_tenant_bound_get_429(start_server, keys_file):
+    path, keys = keys_file
+    server = start_server("api", "--api-keys-file", str(path), "--max-waiting-per-tenant", "2")
+    alpha, beta = bearer(keys["alpha"]), bearer(keys["beta"])
+    held = submit_as(server, keys["alpha"], {"text": "held by long polls"})
+    other = submit_as(server, keys["alpha"], {"text": "polled later"})
+    beta_task = submit_as(server, keys["beta"], {"text": "beta's"})
+
+    # Three long polls of 30 s against a bound of 2: whichever comes last
+    # is rejected at once, and the other two wait.
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        polls = [pool.submit(server.request, "GET", f"/v1/tasks/{held['task_id']}?wait=30",
+                             None, alpha) for _ in range(3)]
+        rejected, waiting = first_finished(polls, 20)
+        beta_poll = server.request("GET", f"/v1/tasks/{beta_task['task_id']}?wait=1", headers=beta)
+        plain_get = server.request("GET", f"/v1/tasks/{other['task_id']}", headers=alpha)
+        health = server.request("GET", "/healthz")
+        cancelled = server.request("POST", f"/v1/tasks/{held['task_id']}/cancel", headers=alpha)
+        finished = [poll.result(timeout=30) for poll in waiting]
+    after = server.request("GET", f"/v1/tasks/{other['task_id']}?wait=1", headers=alpha)
+
+    body = assert_problem(rejected.result(), 429, "rate_limited")
+    assert "2 long polls" in body["detail"]
+    assert retry_after_seconds(rejected.result()[1]) >= 1
+    assert beta_poll[0] == 200, "the bound is per tenant"
+    assert plain_get[0] == 200, "a request without wait is not bounded"
+    assert health[0] == 200
+    assert cancelled[0] == 200
+    assert [response[2]["status"] for response in finished] == ["CANCELLED", "CANCELLED"]
+    assert after[0] == 200, "a long poll that ends frees its place"
+
+
+def test_waiting_long_polls_leave_connections_free(start_server):
+    # Ten connections: at most nine may hold a waiting long poll.
+    server = start_server("api", "--max-connections", "10")
+    task = server.request("POST", "/v1/tasks", {"text": "stays pending"})[2]
+    poll = f"/v1/tasks/{task['task_id']}?wait=30"
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        polls = [pool.submit(server.request, "GET", poll) for _ in range(10)]
+        rejected, waiting = first_finished(polls, 20)
+        # A read timeout well under the long polls' 30 s: /healthz must not
+        # wait for one of them to end.
+        health = server.request("GET", "/healthz", timeout=10)
+        server.request("POST", f"/v1/tasks/{task['task_id']}/cancel")
+        finished = [poll.result(timeout=30) for poll in waiting]
+
+    body = assert_problem(rejected.result(), 429, "rate_limited")
+    assert "9 waiting long polls" in body["detail"]
+    assert health[0] == 200
+    assert [response[0] for response in finished] == [200] * 9
+
+
+def test_max_waiting_per_tenant_default_with_keys(authed):
+    server, _ = authed
+
+    def limit_fields():
+        records = [json.loads(line) for line in server.log_lines()]
+        return next((record for record in records if record.get("msg") == "limits"), None)
+
+    limits = wait_until(limit_fields, 10, f"no limits line:\n{server.log_tail()}")
+    assert limits["max_waiting_per_tenant"] in (1000, "1000")

@@ -175,3 +175,130 @@ def test_repeated_member_is_invalid_json(server, body):
 def test_action_with_query_is_invalid_parameter(server, action):
     path = f"/v1/tasks/{unused_task_id()}/{action}?force=1"
     assert_problem(server.request("POST", path), 400, "invalid_parameter")
+
+
+def response_of(data):
+    """Return (status, lower-case headers, body) of the only response in data."""
+    responses = split_responses(data)
+    assert len(responses) == 1, f"expected one response, got {len(responses)}: {data[:300]!r}"
+    return responses[0]
+
+
+def assert_closing_problem(data, status, code):
+    """Require one problem response with Connection: close, and nothing after it."""
+    got_status, headers, body = response_of(data)
+    assert got_status == status, data[:300]
+    assert json.loads(body)["code"] == code
+    assert headers.get("connection") == "close", "the connection must close after a framing fault"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"//x/metrics", b"//x/healthz", b"//x/v1/tasks", b"//healthz", b"//", b"http://x//x/metrics"],
+)
+def test_double_slash_target_is_not_routed(server, target):
+    data = exchange(server, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+    status, _, body = response_of(data)
+    assert status == 404, data[:300]
+    assert json.loads(body)["code"] == "not_found"
+
+
+@pytest.mark.parametrize("target", [b"*", b"v1/tasks", b"ftp://x/healthz", b"/healthz#top"])
+def test_target_outside_origin_and_absolute_form_is_404(server, target):
+    data = exchange(server, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+    status, _, body = response_of(data)
+    assert status == 404, data[:300]
+    assert json.loads(body)["code"] == "not_found"
+
+
+@pytest.mark.parametrize("fold", [b" continued", b"\tcontinued"], ids=["space", "tab"])
+def test_obs_fold_is_rejected(server, fold):
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    data = exchange(
+        server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Folded: one\r\n" + fold + b"\r\n\r\n" + smuggled
+    )
+
+    assert_closing_problem(data, 400, "invalid_parameter")
+
+
+def test_space_before_first_field_is_rejected(server):
+    data = exchange(server, b"GET /healthz HTTP/1.1\r\n Host: x\r\n\r\n")
+
+    assert_closing_problem(data, 400, "invalid_parameter")
+
+
+def test_transfer_encoding_in_http10_is_rejected(server):
+    body = json.dumps({"text": "http/1.0 chunked"}).encode()
+    data = exchange(
+        server,
+        b"POST /v1/tasks HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n",
+    )
+
+    assert_closing_problem(data, 400, "invalid_parameter")
+    _, _, page = server.request("GET", "/v1/tasks")
+    assert page["items"] == [], "a rejected request creates nothing"
+
+
+def test_duplicate_content_type_is_rejected(server):
+    body = json.dumps({"text": "two types"}).encode()
+    data = exchange(
+        server,
+        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
+    )
+
+    assert_closing_problem(data, 400, "invalid_parameter")
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: 12\r\nContent-Length: 13\r\n",
+        b"Content-Length: 12, 13\r\n",
+        b"Content-Length: 12\r\nTransfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: chunked\r\nContent-Length: 12\r\n",
+    ],
+    ids=["two-lengths", "length-list", "length-then-chunked", "chunked-then-length"],
+)
+def test_conflicting_framing_is_rejected(server, framing):
+    data = exchange(
+        server,
+        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + framing + b"\r\n" + b'{"text":"a"}',
+    )
+
+    assert_closing_problem(data, 400, "invalid_parameter")
+
+
+def test_equal_content_lengths_are_accepted(server):
+    body = b'{"text":"a"}'
+    data = exchange(
+        server,
+        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 12\r\nContent-Length: 12\r\nConnection: close\r\n\r\n" + body,
+    )
+
+    assert data.startswith(b"HTTP/1.1 202"), data[:300]
+
+
+@pytest.mark.parametrize("version", [b"2.0", b"3.0", b"0.9", b"1.2"])
+def test_unsupported_version_is_505(server, version):
+    data = exchange(server, b"GET /healthz HTTP/" + version + b"\r\nHost: x\r\n\r\n")
+
+    assert data.startswith(b"HTTP/1.1 505"), data[:300]
+    status, headers, body = response_of(data)
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["code"] == "http_version_not_supported"
+    assert problem["status"] == 505
+    assert headers.get("connection") == "close"
+
+
+@pytest.mark.parametrize("version", [b"HTTP/2", b"HTTP/1.10", b"HTTPS/1.1"])
+def test_malformed_version_is_400(server, version):
+    data = exchange(server, b"GET /healthz " + version + b"\r\nHost: x\r\n\r\n")
+
+    assert_closing_problem(data, 400, "invalid_parameter")

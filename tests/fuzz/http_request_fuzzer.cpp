@@ -1,7 +1,7 @@
 // Fuzzes HTTP request handling without a socket. The input bytes arrive on
 // an in-memory stream, in pieces of a size set by the first byte. They go
-// through the steps of a server connection (src/http/server.cpp): Beast's
-// parser with the server's limits and piecewise header count, the framing
+// through the steps of a server connection (src/http/server.cpp): the raw
+// header checks and Beast's parser with the server's limits, the framing
 // checks, then the target parsing and routing of the API (src/http/api.cpp,
 // src/http/router.cpp). Requests follow one another on the connection while
 // each keeps it alive.
@@ -14,7 +14,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -90,17 +89,21 @@ void CheckRoute(std::string_view path) {
     Require(rebuilt == path, "the path is the route with its task id");
 }
 
-// Parses the request target and its query as Api::Route does, and checks
-// the routing of its path.
+// Parses the request target and its query as Api::CheckHeader and
+// Api::Route do, and checks the routing of its path.
 void RouteRequest(const Request& request) {
-    const std::string_view raw_target = request.target();
-    const auto target = boost::urls::parse_uri_reference(raw_target);
-    if (!target || (!target->has_scheme() && !raw_target.starts_with('/'))) {
+    const auto target = conveyor::http::ParseRequestTarget(request.target());
+    if (!target) {
         return;
     }
+    Require(!request.target().starts_with("//"), "a target starting with // is never routed");
     const std::string_view path = target->encoded_path();
+    Require(!path.starts_with("//"), "a routed path starts with a single /");
     CheckRoute(path);
     const auto match = conveyor::http::MatchRoute(path);
+    if (conveyor::http::IsOpenRoute(match.route)) {
+        Require(!path.starts_with("/v1"), "no /v1 path is open without a key");
+    }
     if (match.route == Route::kNone) {
         CheckProblemJson(conveyor::http::ErrorCode::kNotFound,
                          "No route matches " + std::string(path) + ".");
@@ -126,29 +129,41 @@ void RouteRequest(const Request& request) {
 // would stay open for another.
 bool ServeOneRequest(beast::test::stream& stream, beast::flat_buffer& buffer) {
     const conveyor::http::ServerLimits limits;
-    beast_http::request_parser<beast_http::string_body> parser;
+    conveyor::http::RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
     parser.body_limit(kMaxBodyBytes);
 
     beast::error_code error;
-    std::size_t header_bytes = 0;
-    while (!parser.is_header_done()) {
-        const std::size_t read = beast_http::read_some(stream, buffer, parser, error);
-        if (error) {
+    std::size_t scanned = 0;
+    for (;;) {
+        const std::string_view buffered(static_cast<const char*>(buffer.data().data()),
+                                        buffer.size());
+        std::size_t used = 0;
+        const auto parse = conveyor::http::ParseBufferedHeader(buffered, limits.max_header_bytes,
+                                                               scanned, parser, used, error);
+        if (parse == conveyor::http::HeaderParse::kDone) {
+            Require(used <= limits.max_header_bytes, "an accepted header is within the limit");
+            Require(used <= buffered.size(), "a header is no longer than the bytes read");
+            buffer.consume(used);
             break;
         }
-        header_bytes += read;
-        if (header_bytes > limits.max_header_bytes) {
-            return false;  // the server responds 400 and closes the connection
+        if (parse != conveyor::http::HeaderParse::kNeedMore) {
+            CheckProblemJson(conveyor::http::HeaderProblem(parse, error).code, "header");
+            return false;  // the server responds and closes the connection
         }
+        const std::size_t read = stream.read_some(buffer.prepare(16 * 1024), error);
+        if (error) {
+            return false;
+        }
+        buffer.commit(read);
     }
-    if (error) {
+    const conveyor::http::FramingFault fault = conveyor::http::FindFramingFault(parser.get());
+    if (fault != conveyor::http::FramingFault::kNone) {
+        CheckProblemJson(conveyor::http::FramingProblem(fault).code, "framing");
         return false;
     }
-    Require(header_bytes <= limits.max_header_bytes, "an accepted header is within the limit");
-    if (conveyor::http::HasUnframedBody(parser.get())) {
-        return false;
-    }
+    const unsigned version = parser.get().version();
+    Require(version == 10 || version == 11, "only HTTP/1.0 and HTTP/1.1 are served");
     const auto request_id = parser.get().find("X-Request-Id");
     if (request_id != parser.get().end()) {
         (void)conveyor::http::IsSaneRequestId(request_id->value());
@@ -162,12 +177,7 @@ bool ServeOneRequest(beast::test::stream& stream, beast::flat_buffer& buffer) {
     const Request& request = parser.get();
     Require(request.body().size() <= kMaxBodyBytes, "a read body is within the limit");
     RouteRequest(request);
-
-    bool keep_alive = request.keep_alive();
-    if (request.version() < 11 && request.count(beast_http::field::transfer_encoding) > 0) {
-        keep_alive = false;
-    }
-    return keep_alive;
+    return request.keep_alive();
 }
 
 }  // namespace

@@ -90,6 +90,11 @@ HTTP_REQUESTS = [
     b"GET /v1/tasks/x/y/z HTTP/1.1\r\n\r\n",
     b"GET /healthz HTTP/1.1\r\nHost: " + b"a" * 200 + b"\r\n\r\n",
     b"\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n",
+    b"GET //x/metrics HTTP/1.1\r\n\r\nGET http://h//v1/tasks HTTP/1.1\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n",
+    b"GET /healthz HTTP/2.0\r\n\r\nGET /healthz HTTP/1.2\r\n\r\n",
+    b"POST /v1/tasks HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"POST /v1/tasks HTTP/1.1\r\nContent-Type: a\r\nContent-Type: b\r\nContent-Length: 0\r\n\r\n",
 ]
 
 ANALYZER_TEXTS = [
