@@ -30,15 +30,16 @@ fuzz: deps
 run: build
 	./build/release/conveyor serve $(RUN_ARGS)
 
-# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer;
-# on the release build everything but the PostgreSQL end-to-end files, which
-# the sanitizer run covers; then each fuzz target for 25 s. docs/testing.md
-# gives the timings.
+# On the release build every test but the end-to-end files on PostgreSQL and
+# in the split topology; the whole suite under AddressSanitizer and
+# UndefinedBehaviorSanitizer; then each fuzz target for 25 s.
+# docs/testing.md gives the timings.
 test: test-release test-asan test-fuzz
 
-# The release build's tests without the end-to-end files on PostgreSQL.
+# The release build's tests without the end-to-end files on PostgreSQL and
+# in the split topology, which the sanitized run covers.
 test-release: build
-	ctest --preset release -E '^e2e[.]pg[.]' -j 2
+	ctest --preset release -E '^e2e[.](pg|split)[.]' -j 2
 
 # The whole suite on the release build.
 test-release-all: build
