@@ -62,12 +62,10 @@ bool HasUnframedBody(const RequestHeader& request) {
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
         value.remove_suffix(1);
     }
-    const std::size_t comma = value.rfind(',');
-    std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
-    while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) {
-        last.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
     }
-    return !boost::beast::iequals(last, "chunked");
+    return !boost::beast::iequals(value, "chunked");
 }
 
 HeaderParse ParseBufferedHeader(std::string_view bytes, std::size_t max_header_bytes,
@@ -123,7 +121,7 @@ Problem FramingProblem(FramingFault fault) {
                     {}};
         case FramingFault::kUnframedBody:
             return {ErrorCode::kInvalidParameter,
-                    "Transfer-Encoding must end in chunked, or the body's length is unknown.",
+                    "Transfer-Encoding must be chunked alone; no other coding is supported.",
                     {}};
         case FramingFault::kContentLengthAndEncoding:
             return {ErrorCode::kInvalidParameter,

@@ -18,9 +18,12 @@ using RequestHeader = boost::beast::http::request_header<boost::beast::http::fie
 // ASCII characters.
 bool IsSaneRequestId(std::string_view id);
 
-// Returns true when Transfer-Encoding is present but does not end in
-// "chunked": the body's length is then unknown, and reading on would take
-// its bytes for the next request (RFC 9112, section 6.3).
+// Returns true when Transfer-Encoding is present and is not "chunked"
+// alone. A coding list that does not end in chunked leaves the body's length
+// unknown (RFC 9112, section 6.3). One that does, such as "gzip, chunked" or
+// "chunked, chunked", names codings this server does not decode, and a
+// proxy in front of it may frame such a body differently, so it is
+// rejected too.
 bool HasUnframedBody(const RequestHeader& request);
 
 // The outcome of ParseBufferedHeader.

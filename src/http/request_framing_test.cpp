@@ -169,6 +169,18 @@ TEST(FindFramingFault, RejectsUnframedBody) {
               FramingFault::kUnframedBody);
 }
 
+TEST(FindFramingFault, RejectsCodingsBeforeChunked) {
+    EXPECT_EQ(FaultOf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"),
+              FramingFault::kUnframedBody);
+    EXPECT_EQ(FaultOf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+              FramingFault::kUnframedBody);
+}
+
+TEST(FindFramingFault, AcceptsChunkedAlone) {
+    EXPECT_EQ(FaultOf("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked \r\n\r\n"),
+              FramingFault::kNone);
+}
+
 // Beast 1.81 already rejects both orders of the two fields while parsing,
 // so the header is built directly.
 TEST(FindFramingFault, RejectsContentLengthWithEncoding) {

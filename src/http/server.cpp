@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -14,9 +16,6 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-
-#include <array>
-#include <atomic>
 #include <chrono>
 #include <optional>
 
@@ -106,7 +105,7 @@ struct InFlight {
     InFlight(const InFlight&) = delete;
     InFlight& operator=(const InFlight&) = delete;
 
-private:
+  private:
     std::atomic<int>& counter_;
 };
 
@@ -183,9 +182,13 @@ Result<std::string> HttpServer::Listen(std::string_view address) {
     return state_->bound_host + ":" + std::to_string(state_->bound_port);
 }
 
-std::string_view HttpServer::BoundHost() const { return state_->bound_host; }
+std::string_view HttpServer::BoundHost() const {
+    return state_->bound_host;
+}
 
-std::uint16_t HttpServer::BoundPort() const { return state_->bound_port; }
+std::uint16_t HttpServer::BoundPort() const {
+    return state_->bound_port;
+}
 
 void HttpServer::Start() {
     auto state = state_;
@@ -257,6 +260,16 @@ constexpr std::size_t kHeaderReadBytes = 16 * 1024;
 constexpr auto kDiscardTime = std::chrono::seconds(2);
 constexpr std::size_t kDiscardBytes = 16 * 1024 * 1024;
 constexpr std::size_t kDiscardReadBytes = 8 * 1024;
+
+// The largest body read for any request but a submission. No other route
+// takes a body, and the operations routes need no key, so a larger one
+// would let anyone make the server hold it.
+constexpr std::uint64_t kSmallBodyBytes = 4 * 1024;
+
+bool TakesLargeBody(const Admission& admission, const RequestParser& parser) {
+    return admission.match.route == Route::kTasks &&
+           parser.get().method() == beast_http::verb::post;
+}
 
 // The next step of a connection after a response.
 enum class AfterResponse { kReadNext, kClose, kDiscardAndClose };
@@ -337,23 +350,32 @@ asio::awaitable<beast::error_code> ReadBody(beast::tcp_stream& stream, beast::fl
             co_return std::get<0>(written);
         }
     }
-    const auto body_read =
-        co_await beast_http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    const auto body_read = co_await beast_http::async_read(stream, buffer, parser,
+                                                           asio::as_tuple(asio::use_awaitable));
     co_return std::get<0>(body_read);
 }
 
 // Checks the header with the Api, reads the body when the request is
 // admitted, and returns the response, or nullopt when the client left.
 // Sets `after`.
-asio::awaitable<std::optional<Response>> AnswerRequest(HttpServer::State& state,
-                                                       beast::tcp_stream& stream,
-                                                       beast::flat_buffer& buffer,
-                                                       RequestParser& parser,
-                                                       std::string_view request_id,
-                                                       AfterResponse& after) {
+asio::awaitable<std::optional<Response>> AnswerRequest(
+    HttpServer::State& state, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+    RequestParser& parser, std::string_view request_id, AfterResponse& after) {
     Admission admission = state.api.CheckHeader(parser.get());
     if (!admission.rejection && !parser.is_done()) {
-        const beast::error_code error = co_await ReadBody(stream, buffer, parser);
+        beast::error_code error;
+        if (!TakesLargeBody(admission, parser)) {
+            // A chunked body is checked against the limit as it arrives; a
+            // declared length is checked here, before any of it is read.
+            parser.body_limit(kSmallBodyBytes);
+            const auto length = parser.content_length();
+            if (length && *length > kSmallBodyBytes) {
+                error = beast_http::error::body_limit;
+            }
+        }
+        if (!error) {
+            error = co_await ReadBody(stream, buffer, parser);
+        }
         if (error) {
             if (IsDisconnect(error)) {
                 co_return std::nullopt;

@@ -95,7 +95,10 @@ def test_empty_query_name_is_invalid_parameter(server):
     assert_problem(server.request("GET", "/v1/tasks?=1"), 400, "invalid_parameter")
 
 
-@pytest.mark.parametrize("encoding", [b"gzip", b"identity", b"chunked, gzip", b"xchunked"])
+@pytest.mark.parametrize(
+    "encoding",
+    [b"gzip", b"identity", b"chunked, gzip", b"xchunked", b"chunked, chunked", b"gzip, chunked"],
+)
 def test_unframed_transfer_encoding_is_rejected(server, encoding):
     smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     data = exchange(
@@ -302,3 +305,25 @@ def test_malformed_version_is_400(server, version):
     data = exchange(server, b"GET /healthz " + version + b"\r\nHost: x\r\n\r\n")
 
     assert_closing_problem(data, 400, "invalid_parameter")
+
+
+@pytest.mark.parametrize("target", [b"/healthz", b"/metrics", b"/openapi.json", b"/v1/tasks"])
+def test_large_declared_body_outside_submit_is_413_unread(server, target):
+    # Only the header is sent: the answer must not wait for the 6 MB body.
+    data = exchange(server, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Length: 6000000\r\nExpect: 100-continue\r\n\r\n")
+    assert not data.startswith(b"HTTP/1.1 100"), "no 100 Continue for a body that is refused"
+    assert_closing_problem(data, 413, "payload_too_large")
+
+
+def test_large_chunked_body_outside_submit_is_413(server):
+    chunk = b"a" * 8192
+    data = exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n")
+    assert_closing_problem(data, 413, "payload_too_large")
+
+
+def test_small_body_outside_submit_is_read(server):
+    data = exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                    b"Connection: close\r\n\r\n{}")
+    assert response_of(data)[0] == 200
