@@ -61,6 +61,7 @@ RUN groupadd --system --gid 10001 conveyor \
 
 COPY --from=build /src/build/release/conveyor /usr/local/bin/conveyor
 COPY scripts/container-healthcheck.sh /usr/local/bin/conveyor-healthcheck
+COPY scripts/container-entrypoint.sh /usr/local/bin/conveyor-entrypoint
 
 # serve and api listen on CONVEYOR_LISTEN; a worker serves /healthz and
 # /metrics on CONVEYOR_METRICS_LISTEN. The grace period fits inside the 10 s
@@ -79,8 +80,9 @@ EXPOSE 8080 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/conveyor-healthcheck"]
 
-# conveyor runs as PID 1 and handles SIGTERM itself; it starts no child
-# processes, so it needs no init to reap them.
+# conveyor runs as PID 1 (the entrypoint script execs it, sending a
+# server's log to standard output) and handles SIGTERM itself; it starts no
+# child processes, so it needs no init to reap them.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/usr/local/bin/conveyor"]
+ENTRYPOINT ["/usr/local/bin/conveyor-entrypoint"]
 CMD ["serve"]

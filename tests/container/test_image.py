@@ -423,6 +423,21 @@ def test_serve_healthz_after_start():
     _measurements["startup_median_seconds"] = statistics.median(samples)
 
 
+def test_server_log_goes_to_stdout(api):
+    completed = docker("logs", api.name)
+    assert '"level":"info"' in completed.stdout, completed.stdout[-500:]
+    assert completed.stderr == "", completed.stderr[-500:]
+
+
+def test_client_command_keeps_stderr_apart():
+    completed = docker("run", "--rm", "--network", "host", IMAGE, "get",
+                       "--server", "http://127.0.0.1:9", "00000000-0000-7000-8000-000000000000",
+                       check=False)
+    assert completed.returncode == 3, completed.stdout + completed.stderr
+    assert completed.stdout == ""
+    assert completed.stderr != ""
+
+
 def test_api_sigterm_exits_zero(api):
     exit_code = stop(api.name)
     assert exit_code == 0, f"the api exited {exit_code}; log:\n{logs(api.name)}"
