@@ -44,7 +44,7 @@ PROFILER_SECONDS = 5
 
 
 def fill(workspace, server, database, tasks):
-    """Submit until the table holds `tasks` tasks; return their ids."""
+    """Submit until the table contains `tasks` tasks, and return their ids."""
 
     def submitted_all():
         return database.counts().total >= tasks

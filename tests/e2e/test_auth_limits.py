@@ -524,7 +524,7 @@ def test_body_without_valid_key_is_not_read(authed, authorization):
     server, _ = authed
     extra = [f"Authorization: {authorization}"] if authorization else []
 
-    # Only the header is sent: the answer must come without the 6 MB body.
+    # Only the header is sent, so the response must come without the 6 MB body.
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(post_header("/v1/tasks", LARGE_BODY_BYTES, *extra))
         status, headers, _ = read_head(sock)

@@ -309,7 +309,7 @@ def test_malformed_version_is_400(server, version):
 
 @pytest.mark.parametrize("target", [b"/healthz", b"/metrics", b"/openapi.json", b"/v1/tasks"])
 def test_large_declared_body_outside_submit_is_413_unread(server, target):
-    # Only the header is sent: the answer must not wait for the 6 MB body.
+    # Only the header is sent, so the response must not wait for the 6 MB body.
     data = exchange(server, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
                     b"Content-Length: 6000000\r\nExpect: 100-continue\r\n\r\n")
     assert not data.startswith(b"HTTP/1.1 100"), "no 100 Continue for a body that is refused"

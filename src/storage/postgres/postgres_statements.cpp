@@ -156,7 +156,7 @@ const Statement kClaim{
 
 // Sums task_counts and the changes appended since the last fold, and reads
 // the first entry of tasks_claim, the index that claims read. One statement
-// sees one snapshot, so a fold that commits meanwhile is counted once.
+// reads one snapshot, so a fold that commits meanwhile is counted once.
 const Statement kSelectTaskStats{
     "conveyor_select_task_stats",
     "SELECT sum(pending)::bigint, sum(processing)::bigint, sum(completed)::bigint,"
