@@ -96,7 +96,8 @@ void AddLimitFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000}));
     command
         .add_option("--max-connections", settings.max_connections,
-                    "Open HTTP connections; at the cap, new ones wait until one closes")
+                    "Open HTTP connections; at the cap, a new one replaces the connection that has "
+                    "waited longest for a request, or waits while all are busy")
         ->envname(env("MAX_CONNECTIONS"))
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000}))
         ->capture_default_str();

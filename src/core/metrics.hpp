@@ -119,6 +119,8 @@ struct ServiceCounters {
     Gauge db_pool_threads;       // threads of the database pool
     Counter db_errors_unavailable;
     Counter db_errors_internal;
+    Gauge http_connections_open;       // HTTP connections open now
+    Counter http_connections_evicted;  // closed at the cap to make room for a new one
 };
 
 // Returns the counters of this process.

@@ -230,6 +230,7 @@ struct Api::Context {
     std::string tenant;
     std::string_view traceparent;  // the valid traceparent header, or empty
     TraceParent trace;             // its fields, empty without one
+    ClientWatch* client;           // null when nothing watches the connection
 };
 
 Api::Api(TaskStore& store, CreateCommit& create_commit, asio::thread_pool& db_pool,
@@ -297,10 +298,11 @@ asio::awaitable<Response> Api::Handle(const Request& request, std::string_view r
 }
 
 asio::awaitable<Response> Api::Handle(const Request& request, std::string_view request_id,
-                                      Admission admission) {
+                                      Admission admission, ClientWatch* client) {
     const auto started = std::chrono::steady_clock::now();
     Context context{
-        request, request_id, std::move(admission.match), {}, std::move(admission.tenant), {}, {}};
+        request, request_id, std::move(admission.match), {}, std::move(admission.tenant), {},
+        {},      client};
     context.traceparent = ValidTraceParentHeader(request);
     if (!context.traceparent.empty()) {
         context.trace = *ParseTraceParent(context.traceparent);
@@ -572,7 +574,9 @@ asio::awaitable<Response> Api::GetTask(Context& context) {
                 co_return MakeWaitLimited(outcome, *guards_.wait_limit, request);
             }
         }
-        co_await watcher_.WaitForFinish(task_id, deadline);
+        const asio::cancellation_slot gone =
+            context.client != nullptr ? context.client->StartWatching() : asio::cancellation_slot();
+        co_await watcher_.WaitForFinish(task_id, deadline, gone);
         task = co_await RunBlocking(db_pool_, load);
     }
     if (!task.ok()) {
@@ -740,11 +744,11 @@ asio::awaitable<std::optional<Response>> Api::CheckPending(Context& context) {
     if (*admitted) {
         co_return std::nullopt;
     }
-    Response response = MakeProblem(
-        ErrorCode::kRateLimited,
-        "The tenant has reached its bound of " + std::to_string(guards_.max_pending) +
-            " pending tasks; submit or retry again once some have started.",
-        request);
+    Response response =
+        MakeProblem(ErrorCode::kRateLimited,
+                    "The tenant has reached its bound of " + std::to_string(guards_.max_pending) +
+                        " pending tasks; submit or retry again once some have started.",
+                    request);
     response.set(beast_http::field::retry_after, kPendingRetryAfter);
     co_return response;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -59,6 +60,20 @@ struct Admission {
     std::optional<Response> rejection;
 };
 
+// Tells a request's handler when its client disconnects, so that a long
+// poll stops waiting for a client that is gone. The server passes one with
+// each request.
+class ClientWatch {
+  public:
+    // Starts watching the connection. The returned slot is signalled, on the
+    // connection's strand, when the client closes its side or the
+    // connection breaks. Call at most once per request.
+    virtual boost::asio::cancellation_slot StartWatching() = 0;
+
+  protected:
+    ~ClientWatch() = default;
+};
+
 // Builds an application/problem+json response.
 Response MakeProblemResponse(const Problem& problem, unsigned version, bool keep_alive);
 
@@ -80,9 +95,10 @@ class Api {
     // Handles one request that went through CheckHeader; a rejection in
     // `admission` is returned as it is. Either way the request is counted
     // and logged. Never throws: an unexpected exception becomes a 500
-    // internal_error and an error log line.
+    // internal_error and an error log line. A long poll ends early, and
+    // answers with the task as it is, when `client` reports a disconnect.
     boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id,
-                                            Admission admission);
+                                            Admission admission, ClientWatch* client = nullptr);
 
     // Runs CheckHeader and then Handle, for a request read whole.
     boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id);

@@ -200,6 +200,12 @@ void WriteServiceCounters(metrics::ExpositionWriter& writer) {
                counters.db_calls_in_flight);
     WriteGauge(writer, "conveyor_db_pool_threads", "Threads of the database pool.",
                counters.db_pool_threads);
+    WriteGauge(writer, "conveyor_http_connections_open", "HTTP connections open now.",
+               counters.http_connections_open);
+    WriteCounter(writer, "conveyor_http_connections_evicted_total",
+                 "Connections waiting for a request that were closed at --max-connections to "
+                 "let a new connection in.",
+                 counters.http_connections_evicted);
     writer.Family("conveyor_db_errors_total", "counter",
                   "Database calls that failed, by kind: unavailable (cannot reach the database) "
                   "or internal.");

@@ -17,10 +17,14 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
+#include <limits>
+#include <list>
+#include <mutex>
 #include <optional>
 
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "http/api.hpp"
 #include "http/metrics_page.hpp"
 #include "http/request_framing.hpp"
@@ -32,6 +36,25 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace beast_http = boost::beast::http;
 using tcp = asio::ip::tcp;
+
+// One open connection, as the accept loop sees it when it looks for one to
+// close at the cap.
+struct Connection {
+    explicit Connection(beast::tcp_stream& connection_stream)
+        : strand(connection_stream.get_executor()), stream(&connection_stream) {}
+
+    const asio::any_io_executor strand;
+    // Null once the session ends. Read and written only on `strand`.
+    beast::tcp_stream* stream;
+    // True while the server waits for the client to send: before a request's
+    // first byte, during its header, and while discarding input before a
+    // close. False while a body is read, a request is handled or a response
+    // is written.
+    std::atomic<bool> waiting{true};
+    // When the current wait began, in steady-clock ticks.
+    std::atomic<std::chrono::steady_clock::rep> waiting_since{0};
+    bool evicted = false;  // guarded by State::connections_mutex
+};
 
 struct HttpServer::State {
     State(asio::any_io_executor executor, Api& api_ref, ServerLimits server_limits)
@@ -48,11 +71,13 @@ struct HttpServer::State {
     // open_connections and its wait.
     asio::strand<asio::any_io_executor> accept_strand;
     tcp::acceptor acceptor;
-    // Cancelled when a connection closes while open_connections is at the
-    // cap; the accept loop waits on it.
+    // Cancelled when, at the cap, a connection closes or starts to wait for
+    // its client; the accept loop waits on it.
     asio::steady_timer connection_closed;
     std::atomic<std::size_t> open_connections{0};
     std::optional<std::chrono::steady_clock::time_point> cap_logged_at;  // on accept_strand
+    std::mutex connections_mutex;
+    std::list<std::shared_ptr<Connection>> connections;  // guarded by connections_mutex
     Api& api;
     ServerLimits limits;
     std::string bound_host;
@@ -63,12 +88,25 @@ struct HttpServer::State {
 
 namespace {
 
-// Counts one open connection, and wakes the accept loop when it closes at
-// the cap.
+// Counts and registers one open connection, and wakes the accept loop when
+// it closes at the cap. Lives in the connection's coroutine, on its strand.
 class ConnectionSlot {
   public:
-    explicit ConnectionSlot(std::shared_ptr<HttpServer::State> state) : state_(std::move(state)) {}
+    ConnectionSlot(std::shared_ptr<HttpServer::State> state, beast::tcp_stream& stream)
+        : state_(std::move(state)), connection_(std::make_shared<Connection>(stream)) {
+        connection_->waiting_since.store(
+            std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        metrics::Service().http_connections_open.Add(1);
+        const std::lock_guard lock(state_->connections_mutex);
+        position_ = state_->connections.insert(state_->connections.end(), connection_);
+    }
     ~ConnectionSlot() {
+        connection_->stream = nullptr;
+        {
+            const std::lock_guard lock(state_->connections_mutex);
+            state_->connections.erase(position_);
+        }
+        metrics::Service().http_connections_open.Add(-1);
         if (state_->open_connections.fetch_sub(1) >= state_->limits.max_connections) {
             asio::post(state_->accept_strand,
                        [state = state_] { state->connection_closed.cancel(); });
@@ -77,8 +115,28 @@ class ConnectionSlot {
     ConnectionSlot(const ConnectionSlot&) = delete;
     ConnectionSlot& operator=(const ConnectionSlot&) = delete;
 
+    // The connection waits for the client from now on, and may be closed to
+    // make room at the cap.
+    void MarkWaiting() {
+        connection_->waiting_since.store(
+            std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+        connection_->waiting.store(true, std::memory_order_relaxed);
+        if (state_->open_connections.load(std::memory_order_relaxed) >=
+            state_->limits.max_connections) {
+            // The accept loop may be asleep because every connection was
+            // busy; this one can now make room.
+            asio::post(state_->accept_strand,
+                       [state = state_] { state->connection_closed.cancel(); });
+        }
+    }
+
+    // The connection works on a request and is not closed to make room.
+    void MarkBusy() { connection_->waiting.store(false, std::memory_order_relaxed); }
+
   private:
     std::shared_ptr<HttpServer::State> state_;
+    std::shared_ptr<Connection> connection_;
+    std::list<std::shared_ptr<Connection>>::iterator position_;
 };
 
 // Counts and logs a request that could not be read, so never reached the
@@ -111,16 +169,67 @@ struct InFlight {
 
 asio::awaitable<void> RunSession(std::shared_ptr<HttpServer::State> state, tcp::socket socket);
 
-// Waits until a connection closes, logging at most once a minute that the
-// cap was reached. Runs on the accept strand.
-asio::awaitable<void> WaitForFreeSlot(HttpServer::State& state) {
+// Logs, at most once a minute, that the connection cap was reached. Runs on
+// the accept strand.
+void LogCapReached(HttpServer::State& state) {
     constexpr auto kLogInterval = std::chrono::minutes(1);
     const auto now = std::chrono::steady_clock::now();
     if (!state.cap_logged_at || now - *state.cap_logged_at >= kLogInterval) {
         state.cap_logged_at = now;
-        log::Warn("http", "connection limit reached; accepting again when a connection closes",
+        log::Warn("http",
+                  "connection limit reached; closing connections that wait for a request, or "
+                  "accepting again when one closes",
                   {{"max_connections", state.limits.max_connections}});
     }
+}
+
+// Returns the connection that has waited longest for its client to send and
+// is not being closed already, or null when every connection is busy. Call
+// with connections_mutex held.
+std::shared_ptr<Connection> LongestWaitingLocked(const HttpServer::State& state) {
+    std::shared_ptr<Connection> oldest;
+    auto oldest_since = std::numeric_limits<std::chrono::steady_clock::rep>::max();
+    for (const std::shared_ptr<Connection>& connection : state.connections) {
+        if (connection->evicted || !connection->waiting.load(std::memory_order_relaxed)) {
+            continue;
+        }
+        const auto since = connection->waiting_since.load(std::memory_order_relaxed);
+        if (since < oldest_since) {
+            oldest_since = since;
+            oldest = connection;
+        }
+    }
+    return oldest;
+}
+
+// Closes the connection that has waited longest for its client to send,
+// unless it has started on a request by the time its strand runs the close.
+// Returns false when every connection is busy.
+bool EvictLongestWaiting(const std::shared_ptr<HttpServer::State>& state) {
+    std::shared_ptr<Connection> victim;
+    {
+        const std::lock_guard lock(state->connections_mutex);
+        victim = LongestWaitingLocked(*state);
+        if (!victim) {
+            return false;
+        }
+        victim->evicted = true;
+    }
+    asio::post(victim->strand, [state, victim] {
+        if (victim->stream != nullptr && victim->waiting.load(std::memory_order_relaxed)) {
+            metrics::Service().http_connections_evicted.Add(1);
+            victim->stream->close();
+            return;
+        }
+        const std::lock_guard lock(state->connections_mutex);
+        victim->evicted = false;
+    });
+    return true;
+}
+
+// Waits until a connection closes or starts to wait for its client. Runs on
+// the accept strand.
+asio::awaitable<void> WaitForFreeSlot(HttpServer::State& state) {
     state.connection_closed.expires_at(std::chrono::steady_clock::time_point::max());
     co_await state.connection_closed.async_wait(asio::as_tuple(asio::use_awaitable));
 }
@@ -196,13 +305,6 @@ void HttpServer::Start() {
         state->acceptor.get_executor(),
         [state]() -> asio::awaitable<void> {
             for (;;) {
-                if (state->open_connections >= state->limits.max_connections) {
-                    co_await WaitForFreeSlot(*state);
-                    if (state->stopping) {
-                        co_return;
-                    }
-                    continue;
-                }
                 auto accepted = co_await state->acceptor.async_accept(
                     asio::make_strand(state->io_executor), asio::as_tuple(asio::use_awaitable));
                 const auto error = std::get<0>(accepted);
@@ -220,6 +322,20 @@ void HttpServer::Start() {
                                              std::chrono::milliseconds(50));
                     co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
                     continue;
+                }
+                // At the cap, the new connection takes the place of the one
+                // that has waited longest for its client. While every
+                // connection works on a request, it waits here unread, and
+                // the ones after it wait in the listen backlog.
+                while (state->open_connections >= state->limits.max_connections) {
+                    LogCapReached(*state);
+                    if (EvictLongestWaiting(state)) {
+                        break;
+                    }
+                    co_await WaitForFreeSlot(*state);
+                    if (state->stopping) {
+                        co_return;
+                    }
                 }
                 ++state->open_connections;
                 auto executor = socket.get_executor();
@@ -355,6 +471,60 @@ asio::awaitable<beast::error_code> ReadBody(beast::tcp_stream& stream, beast::fl
     co_return std::get<0>(body_read);
 }
 
+// Reads from the connection while a request is handled, to learn that the
+// client has gone: a long poll then stops waiting instead of holding its
+// slot until the wait ends. Data that arrives meanwhile, the start of a
+// pipelined request, stays in the buffer, and watching stops there.
+class DisconnectWatch final : public ClientWatch {
+  public:
+    DisconnectWatch(beast::tcp_stream& stream, beast::flat_buffer& buffer)
+        : stream_(stream), buffer_(buffer) {}
+    DisconnectWatch(const DisconnectWatch&) = delete;
+    DisconnectWatch& operator=(const DisconnectWatch&) = delete;
+
+    asio::cancellation_slot StartWatching() override {
+        if (!read_ended_) {
+            read_ended_.emplace(stream_.get_executor(),
+                                std::chrono::steady_clock::time_point::max());
+            reading_ = true;
+            asio::co_spawn(stream_.get_executor(), Read(), asio::detached);
+        }
+        return gone_.slot();
+    }
+
+    // Ends the read, if one is under way, and completes once it has ended.
+    // Call before the connection is used again.
+    asio::awaitable<void> Stop() {
+        if (!reading_) {
+            co_return;
+        }
+        stopping_ = true;
+        beast::error_code ignored;
+        stream_.socket().cancel(ignored);
+        co_await read_ended_->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+
+  private:
+    asio::awaitable<void> Read() {
+        const auto [error, bytes] = co_await stream_.async_read_some(
+            buffer_.prepare(kHeaderReadBytes), asio::as_tuple(asio::use_awaitable));
+        buffer_.commit(bytes);
+        reading_ = false;
+        if (error && !stopping_) {
+            gone_.emit(asio::cancellation_type::terminal);
+        }
+        read_ended_->cancel();
+    }
+
+    beast::tcp_stream& stream_;
+    beast::flat_buffer& buffer_;
+    asio::cancellation_signal gone_;
+    // Created when watching starts; cancelled when the read ends.
+    std::optional<asio::steady_timer> read_ended_;
+    bool reading_ = false;
+    bool stopping_ = false;
+};
+
 // Checks the header with the Api, reads the body when the request is
 // admitted, and returns the response, or nullopt when the client left.
 // Sets `after`.
@@ -392,7 +562,10 @@ asio::awaitable<std::optional<Response>> AnswerRequest(
     const bool body_unread = !parser.is_done();
     const Request& request = parser.get();
     stream.expires_never();
-    Response response = co_await state.api.Handle(request, request_id, std::move(admission));
+    DisconnectWatch client(stream, buffer);
+    Response response =
+        co_await state.api.Handle(request, request_id, std::move(admission), &client);
+    co_await client.Stop();
     if (body_unread) {
         after = AfterResponse::kDiscardAndClose;
     } else {
@@ -411,7 +584,7 @@ asio::awaitable<std::optional<Response>> AnswerRequest(
 // Reads one request, sends its response, and returns what the connection
 // does next.
 asio::awaitable<AfterResponse> ServeOneRequest(HttpServer::State& state, beast::tcp_stream& stream,
-                                               beast::flat_buffer& buffer) {
+                                               beast::flat_buffer& buffer, ConnectionSlot& slot) {
     const ServerLimits& limits = state.limits;
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
@@ -421,6 +594,7 @@ asio::awaitable<AfterResponse> ServeOneRequest(HttpServer::State& state, beast::
     if (header.disconnected) {
         co_return AfterResponse::kClose;
     }
+    slot.MarkBusy();
     InFlight in_flight(state.requests_in_flight);
 
     std::string request_id;
@@ -471,16 +645,18 @@ asio::awaitable<void> DiscardInput(beast::tcp_stream& stream) {
 }
 
 asio::awaitable<void> RunSession(std::shared_ptr<HttpServer::State> state, tcp::socket socket) {
-    const ConnectionSlot slot(state);
     beast::tcp_stream stream(std::move(socket));
+    ConnectionSlot slot(state, stream);
     beast::flat_buffer buffer;
-    AfterResponse after = AfterResponse::kReadNext;
+    AfterResponse after = co_await ServeOneRequest(*state, stream, buffer, slot);
     while (after == AfterResponse::kReadNext) {
-        after = co_await ServeOneRequest(*state, stream, buffer);
+        slot.MarkWaiting();
+        after = co_await ServeOneRequest(*state, stream, buffer, slot);
     }
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     if (after == AfterResponse::kDiscardAndClose) {
+        slot.MarkWaiting();
         co_await DiscardInput(stream);
     }
 }

@@ -22,8 +22,9 @@ struct ServerLimits {
     // Reading one request, headers and body, from its first byte; and
     // writing one response. Handling the request (a long poll) is not timed.
     Millis request_timeout{30'000};
-    // Open connections; at the cap the server accepts no more until one
-    // closes, and new ones wait in the listen backlog.
+    // Open connections. At the cap, a new connection takes the place of the
+    // one that has waited longest for its client to send; while every
+    // connection works on a request, new ones wait.
     std::size_t max_connections = 10'000;
 };
 

@@ -1,6 +1,7 @@
 #include "http/task_watcher.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -19,7 +20,9 @@ TaskWatcher::TaskWatcher(asio::any_io_executor executor, asio::thread_pool& db_p
       store_(store),
       poll_interval_(poll_interval) {}
 
-void TaskWatcher::Start() { asio::co_spawn(executor_, PollLoop(), asio::detached); }
+void TaskWatcher::Start() {
+    asio::co_spawn(executor_, PollLoop(), asio::detached);
+}
 
 void TaskWatcher::Stop() {
     std::unordered_map<std::string, std::vector<std::shared_ptr<Waiter>>> all;
@@ -71,7 +74,8 @@ void TaskWatcher::Remove(const std::string& task_id, const std::shared_ptr<Waite
 }
 
 asio::awaitable<void> TaskWatcher::WaitForFinish(std::string task_id,
-                                                 std::chrono::steady_clock::time_point deadline) {
+                                                 std::chrono::steady_clock::time_point deadline,
+                                                 asio::cancellation_slot stop_early) {
     auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
     waiter->timer.expires_at(deadline);
     {
@@ -82,7 +86,12 @@ asio::awaitable<void> TaskWatcher::WaitForFinish(std::string task_id,
         waiters_[task_id].push_back(waiter);
     }
     if (!waiter->woken) {
-        co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await waiter->timer.async_wait(
+            asio::bind_cancellation_slot(stop_early, asio::as_tuple(asio::use_awaitable)));
+    }
+    // The handler refers to the timer, which ends with this frame.
+    if (stop_early.is_connected()) {
+        stop_early.clear();
     }
     Remove(task_id, waiter);
 }
@@ -107,9 +116,8 @@ asio::awaitable<void> TaskWatcher::PollLoop() {
         if (ids.empty()) {
             continue;
         }
-        auto statuses = co_await RunBlocking(db_pool_, [this, &ids] {
-            return store_.GetStatuses(ids);
-        });
+        auto statuses =
+            co_await RunBlocking(db_pool_, [this, &ids] { return store_.GetStatuses(ids); });
         if (!statuses.ok()) {
             log::Warn("http", "long-poll status check failed",
                       {{"error", statuses.status().message()}});

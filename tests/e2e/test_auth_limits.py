@@ -431,28 +431,73 @@ def read_response_head(sock, timeout):
     return sock.recv(4096)
 
 
-def test_connections_over_the_cap_wait_for_a_free_one(start_server):
-    server = start_server("api", "--max-connections", "2")
+def test_new_connection_at_the_cap_replaces_the_longest_waiting(start_server):
+    server = start_server("api", "--max-connections", "3")
     request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-    occupying = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(2)]
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    time.sleep(0.05)
+    one_byte = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    one_byte.sendall(b"G")
+    time.sleep(0.05)
+    kept_alive = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    newcomer = None
+    try:
+        kept_alive.sendall(request)
+        first = read_response_head(kept_alive, 10)
+        newcomer = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        newcomer.sendall(request)
+        answer = read_response_head(newcomer, 10)
+        silent_closed = closed_by_server(silent, 10)
+        others_untouched = select.select([one_byte, kept_alive], [], [], 0.5)[0]
+    finally:
+        for sock in (silent, one_byte, kept_alive, newcomer):
+            if sock is not None:
+                sock.close()
+
+    assert first.startswith(b"HTTP/1.1 200")
+    assert answer.startswith(b"HTTP/1.1 200"), "a connection at the cap is served at once"
+    assert silent_closed, "the connection that waited longest for a request is closed"
+    assert others_untouched == [], "only one connection makes room"
+    assert any("connection limit reached" in json.loads(line).get("msg", "") for line in server.log_lines())
+    evicted = metric_value(server, "conveyor_http_connections_evicted_total")
+    assert evicted >= 1
+
+
+def test_connections_over_the_cap_wait_while_all_are_busy(start_server):
+    server = start_server("api", "--max-connections", "2")
+    task = server.request("POST", "/v1/tasks", {"text": "stays pending"})[2]
+    poll = f"GET /v1/tasks/{task['task_id']}?wait=3 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    polling = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(2)]
     waiting = None
     try:
-        for sock in occupying:
-            sock.sendall(request)
-            assert read_response_head(sock, 10).startswith(b"HTTP/1.1 200"), "the first two are served"
+        for sock in polling:
+            sock.sendall(poll)
+        time.sleep(0.5)
         waiting = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        waiting.sendall(request)
-
-        while_full = read_response_head(waiting, 1.0)
-        occupying.pop().close()
-        after_close = read_response_head(waiting, 10)
+        waiting.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        while_busy = read_response_head(waiting, 1.0)
+        # The polls end after 3 s and their connections stay open, waiting
+        # for a next request: the new connection takes the place of one.
+        after_polls = read_response_head(waiting, 10)
+        poll_answers = [read_response_head(sock, 10) for sock in polling]
     finally:
-        for sock in occupying + ([waiting] if waiting else []):
+        for sock in polling + ([waiting] if waiting else []):
             sock.close()
 
-    assert while_full == b"", "a connection over the cap must not be served while the cap holds"
-    assert after_close.startswith(b"HTTP/1.1 200"), "it is served once another connection closes"
-    assert any("connection limit reached" in json.loads(line).get("msg", "") for line in server.log_lines())
+    assert while_busy == b"", "no connection is closed while every one works on a request"
+    assert after_polls.startswith(b"HTTP/1.1 200"), "it is served once a connection waits"
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in poll_answers)
+
+
+def metric_value(server, name):
+    """The value of an unlabelled sample in /metrics."""
+    status, _, body = server.request("GET", "/metrics")
+    assert status == 200
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split(" ")[1])
+    raise AssertionError(f"{name} is not in /metrics")
 
 
 # Checks made on the header alone, before any body is read
@@ -702,3 +747,45 @@ def test_max_waiting_per_tenant_default_with_keys(authed):
 
     limits = wait_until(limit_fields, 10, f"no limits line:\n{server.log_tail()}")
     assert limits["max_waiting_per_tenant"] in (1000, "1000")
+
+
+def test_long_poll_of_a_gone_client_frees_its_place(start_server, keys_file):
+    path, keys = keys_file
+    server = start_server("api", "--api-keys-file", str(path), "--max-waiting-per-tenant", "1")
+    alpha = bearer(keys["alpha"])
+    task = submit_as(server, keys["alpha"], {"text": "stays pending"})
+    target = f"/v1/tasks/{task['task_id']}?wait="
+    leaving = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    leaving.sendall((f"GET {target}30 HTTP/1.1\r\nHost: x\r\n"
+                     f"Authorization: Bearer {keys['alpha']}\r\n\r\n").encode())
+    # While that poll waits, the tenant's next one is over the bound of 1.
+    held = wait_until(lambda: server.request("GET", target + "1", headers=alpha)[0] == 429, 10,
+                      "the first long poll never started waiting")
+    leaving.close()
+    started = time.monotonic()
+    admitted = wait_until(lambda: server.request("GET", target + "1", headers=alpha)[0] == 200, 20,
+                          "the gone client's long poll kept its place")
+    freed_after = time.monotonic() - started
+
+    assert held
+    assert admitted
+    assert freed_after < 10, "the place is freed when the client goes, not when its 30 s wait ends"
+
+
+def test_long_poll_answers_when_the_client_stops_sending(start_server):
+    server = start_server("api")
+    task = server.request("POST", "/v1/tasks", {"text": "stays pending"})[2]
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(f"GET /v1/tasks/{task['task_id']}?wait=30 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        time.sleep(0.5)
+        started = time.monotonic()
+        sock.shutdown(socket.SHUT_WR)
+        status, _, rest = read_head(sock, 10)
+        answered_after = time.monotonic() - started
+    finally:
+        sock.close()
+
+    assert status == 200, "a client that closed its side still gets the task as it is"
+    assert answered_after < 10, "the poll ends at the client's close, not after its 30 s wait"
+    assert b"PENDING" in rest
