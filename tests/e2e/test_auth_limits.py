@@ -466,17 +466,19 @@ def test_new_connection_at_the_cap_replaces_the_longest_waiting(start_server):
 def test_connections_over_the_cap_wait_while_all_are_busy(start_server):
     server = start_server("api", "--max-connections", "2")
     task = server.request("POST", "/v1/tasks", {"text": "stays pending"})[2]
-    poll = f"GET /v1/tasks/{task['task_id']}?wait=3 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    poll = f"GET /v1/tasks/{task['task_id']}?wait=5 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     polling = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(2)]
     waiting = None
     try:
         for sock in polling:
             sock.sendall(poll)
-        time.sleep(0.5)
+        # Time for the server to read both polls, so that both connections
+        # are busy when the next one arrives.
+        time.sleep(1.5)
         waiting = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         waiting.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         while_busy = read_response_head(waiting, 1.0)
-        # The polls end after 3 s and their connections stay open, waiting
+        # The polls end after 5 s and their connections stay open, waiting
         # for a next request: the new connection takes the place of one.
         after_polls = read_response_head(waiting, 10)
         poll_answers = [read_response_head(sock, 10) for sock in polling]
@@ -755,12 +757,24 @@ def test_long_poll_of_a_gone_client_frees_its_place(start_server, keys_file):
     alpha = bearer(keys["alpha"])
     task = submit_as(server, keys["alpha"], {"text": "stays pending"})
     target = f"/v1/tasks/{task['task_id']}?wait="
+    request = (f"GET {target}30 HTTP/1.1\r\nHost: x\r\n"
+               f"Authorization: Bearer {keys['alpha']}\r\n\r\n").encode()
     leaving = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    leaving.sendall((f"GET {target}30 HTTP/1.1\r\nHost: x\r\n"
-                     f"Authorization: Bearer {keys['alpha']}\r\n\r\n").encode())
-    # While that poll waits, the tenant's next one is over the bound of 1.
-    held = wait_until(lambda: server.request("GET", target + "1", headers=alpha)[0] == 429, 10,
-                      "the first long poll never started waiting")
+    leaving.sendall(request)
+
+    def first_poll_waits():
+        # While that poll waits, the tenant's next one is over the bound of
+        # 1. A probe that came first gets the place, and the 30 s poll its
+        # 429: then the 30 s poll is sent again.
+        nonlocal leaving
+        if select.select([leaving], [], [], 0)[0]:
+            leaving.close()
+            leaving = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            leaving.sendall(request)
+            return False
+        return server.request("GET", target + "1", headers=alpha)[0] == 429
+
+    held = wait_until(first_poll_waits, 20, "the first long poll never started waiting")
     leaving.close()
     started = time.monotonic()
     admitted = wait_until(lambda: server.request("GET", target + "1", headers=alpha)[0] == 200, 20,
