@@ -15,6 +15,7 @@ enum class ErrorCode {
     kInvalidCursor,
     kInvalidTaskId,
     kInvalidIdempotencyKey,
+    kMalformedRequest,  // broken HTTP framing or syntax, found before routing
     kUnauthorized,
     kNotFound,
     kTaskNotFound,
