@@ -15,7 +15,7 @@ enum class ErrorCode {
     kInvalidCursor,
     kInvalidTaskId,
     kInvalidIdempotencyKey,
-    kMalformedRequest,  // broken HTTP framing or syntax, found before routing
+    kMalformedRequest,  // not valid HTTP/1.1: broken header syntax or body framing
     kUnauthorized,
     kNotFound,
     kTaskNotFound,
