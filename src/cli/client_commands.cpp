@@ -227,7 +227,9 @@ int SubmitCommand::Run(const CommandContext& context) {
     if (!task_id) {
         return ReportInvalidResponse(*api, context, "a task without a task_id");
     }
-    return WaitForTerminalStatus(*api, std::string(*task_id), false, std::move(reply), context);
+    // Copied before `reply` moves, because task_id points into it.
+    const std::string id(*task_id);
+    return WaitForTerminalStatus(*api, id, false, std::move(reply), context);
 }
 
 class GetCommand {
@@ -259,14 +261,14 @@ int GetCommand::Run(const CommandContext& context) {
         return ReportUsageError(context, api.status().message());
     }
 
-    ApiReply reply = CallApi(*api, GetTaskRequest(task_id_, include_text_, wait_), context);
+    if (wait_) {
+        return WaitForTerminalStatus(*api, task_id_, include_text_, std::nullopt, context);
+    }
+    ApiReply reply = CallApi(*api, GetTaskRequest(task_id_, include_text_, false), context);
     if (reply.exit_status != kExitOk) {
         return reply.exit_status;
     }
-    if (!wait_) {
-        return PrintDocument(reply.body, context);
-    }
-    return WaitForTerminalStatus(*api, task_id_, include_text_, std::move(reply), context);
+    return PrintDocument(reply.body, context);
 }
 
 class ListCommand {

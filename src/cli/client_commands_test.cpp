@@ -50,6 +50,7 @@ struct CannedResponse {
     // Close the connection after this response without a "Connection: close"
     // header, as a server does when it drops an idle keep-alive connection.
     bool close_silently = false;
+    std::string retry_after{};  // sent as Retry-After when not empty
 };
 
 struct RecordedRequest {
@@ -83,6 +84,9 @@ class TestSession : public std::enable_shared_from_this<TestSession> {
         response_.result(static_cast<unsigned>(canned.status));
         response_.set(http::field::content_type,
                       canned.status < 400 ? "application/json" : "application/problem+json");
+        if (!canned.retry_after.empty()) {
+            response_.set(http::field::retry_after, canned.retry_after);
+        }
         response_.body() = canned.body;
         response_.keep_alive(request_.keep_alive());
         response_.prepare_payload();
@@ -722,6 +726,37 @@ TEST_F(SubmitCommand, WaitStopsOnServerError) {
     EXPECT_EQ(output.err, problem + "\n");
 }
 
+constexpr std::string_view kRateLimited = R"({"code":"rate_limited","status":429})";
+
+CannedResponse RateLimited(std::string retry_after) {
+    return CannedResponse{429, std::string(kRateLimited), false, std::move(retry_after)};
+}
+
+TEST_F(SubmitCommand, WaitRetriesPollAfter429) {
+    const std::string completed = TaskJson(kTaskId, "COMPLETED");
+    TestServer server({{202, TaskJson(kTaskId, "PENDING")}, RateLimited("1"), {200, completed}});
+
+    CommandOutput output = RunCommand({"submit", "x", "--wait", "--server", server.Url()});
+
+    EXPECT_EQ(output.exit_status, kExitOk) << output.err;
+    EXPECT_EQ(output.out, completed + "\n");
+    EXPECT_EQ(
+        output.err,
+        "conveyor submit: the server responded with HTTP 429 rate_limited; retrying in 1 s\n");
+    EXPECT_EQ(server.Requests().size(), 3U);
+}
+
+TEST_F(SubmitCommand, DoesNotRetrySubmissionAfter429) {
+    TestServer server({RateLimited("1"), {202, TaskJson(kTaskId, "PENDING")}});
+
+    CommandOutput output = RunCommand({"submit", "x", "--wait", "--server", server.Url()});
+
+    EXPECT_EQ(output.exit_status, kExitServerError);
+    EXPECT_EQ(output.out, "");
+    EXPECT_EQ(output.err, std::string(kRateLimited) + "\n");
+    EXPECT_EQ(server.Requests().size(), 1U);
+}
+
 TEST_F(SubmitCommand, PrintsProblemOnError) {
     const std::string problem =
         R"({"type":"about:blank","title":"Validation failed","status":422,)"
@@ -780,6 +815,62 @@ TEST_F(GetCommand, WaitLongPolls) {
         EXPECT_EQ(request.message.target(),
                   "/v1/tasks/" + std::string(kTaskId) + "?wait=60&include=text");
     }
+}
+
+TEST_F(GetCommand, WaitRetriesFirstPollAfter429) {
+    const std::string completed = TaskJson(kTaskId, "COMPLETED");
+    TestServer server({RateLimited("1"), {200, completed}});
+
+    CommandOutput output =
+        RunCommand({"get", std::string(kTaskId), "--wait", "--server", server.Url()});
+
+    EXPECT_EQ(output.exit_status, kExitOk) << output.err;
+    EXPECT_EQ(output.out, completed + "\n");
+    std::vector<RecordedRequest> requests = server.Requests();
+    ASSERT_EQ(requests.size(), 2U);
+    for (const RecordedRequest& request : requests) {
+        EXPECT_EQ(request.message.target(), "/v1/tasks/" + std::string(kTaskId) + "?wait=60");
+    }
+}
+
+// The server sends delay-seconds only, so an HTTP-date or a missing value
+// is read as the shortest delay, one second.
+TEST_F(GetCommand, WaitRetriesWithoutUsableRetryAfter) {
+    const std::string cancelled = TaskJson(kTaskId, "CANCELLED");
+    TestServer server({RateLimited(""),
+                       RateLimited("Wed, 21 Oct 2026 07:28:00 GMT"),
+                       RateLimited("0"),
+                       {200, cancelled}});
+
+    CommandOutput output =
+        RunCommand({"get", std::string(kTaskId), "--wait", "--server", server.Url()});
+
+    EXPECT_EQ(output.exit_status, kExitOk) << output.err;
+    EXPECT_EQ(output.out, cancelled + "\n");
+    EXPECT_EQ(server.Requests().size(), 4U);
+}
+
+TEST_F(GetCommand, WaitStopsWhenRetryAfterPassesDeadline) {
+    // 100000 s is past the 24 hours that --wait waits at most.
+    TestServer server({RateLimited("100000"), {200, TaskJson(kTaskId, "COMPLETED")}});
+
+    CommandOutput output =
+        RunCommand({"get", std::string(kTaskId), "--wait", "--server", server.Url()});
+
+    EXPECT_EQ(output.exit_status, kExitServerError);
+    EXPECT_EQ(output.out, "");
+    EXPECT_EQ(output.err, std::string(kRateLimited) + "\n");
+    EXPECT_EQ(server.Requests().size(), 1U);
+}
+
+TEST_F(GetCommand, DoesNotRetryWithoutWait) {
+    TestServer server({RateLimited("1"), {200, TaskJson(kTaskId, "PENDING")}});
+
+    CommandOutput output = RunCommand({"get", std::string(kTaskId), "--server", server.Url()});
+
+    EXPECT_EQ(output.exit_status, kExitServerError);
+    EXPECT_EQ(output.err, std::string(kRateLimited) + "\n");
+    EXPECT_EQ(server.Requests().size(), 1U);
 }
 
 TEST_F(GetCommand, EncodesIdAsOneSegment) {

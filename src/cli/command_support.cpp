@@ -1,8 +1,11 @@
 #include "cli/command_support.hpp"
 
+#include <algorithm>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <ostream>
 #include <thread>
 #include <utility>
@@ -25,6 +28,12 @@ constexpr std::chrono::milliseconds kLongPollTimeout{(kLongPollSeconds + 30) * 1
 constexpr std::chrono::milliseconds kMinPollInterval{1000};
 // --wait gives up after this long with exit status 1.
 constexpr std::chrono::hours kMaxWait{24};
+// A long poll that gets 429 is sent again after the Retry-After delay, but
+// never sooner than this. So kMaxWait allows at most kMaxRateLimitedRetries
+// retries of one poll.
+constexpr std::chrono::seconds kMinRetryDelay{1};
+constexpr std::int64_t kMaxRateLimitedRetries = kMaxWait / kMinRetryDelay;
+constexpr int kTooManyRequests = 429;
 
 std::string TrimTrailingWhitespace(std::string text) {
     std::size_t end = text.find_last_not_of(" \t\r\n");
@@ -36,28 +45,27 @@ bool IsTerminalStatus(std::string_view status) {
     return status == "COMPLETED" || status == "FAILED" || status == "CANCELLED";
 }
 
-}  // namespace
-
-std::string FormatUsageError(const std::string& command, std::string_view message) {
-    return command + ": " + std::string(message) + "\nRun '" + command +
-           " --help' for more information.\n";
+// Returns the delay in a Retry-After value, at least kMinRetryDelay and at
+// most kMaxWait. The server sends delay-seconds, so an HTTP-date, like a
+// missing or invalid value, gives kMinRetryDelay.
+std::chrono::seconds RetryAfterDelay(std::string_view value) {
+    const std::chrono::seconds max_delay = kMaxWait;
+    std::uint64_t seconds = 0;
+    const auto parsed = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (value.empty() || parsed.ptr != value.data() + value.size()) {
+        return kMinRetryDelay;
+    }
+    if (parsed.ec == std::errc::result_out_of_range ||
+        seconds > static_cast<std::uint64_t>(max_delay.count())) {
+        return max_delay;
+    }
+    return std::max(kMinRetryDelay, std::chrono::seconds(static_cast<std::int64_t>(seconds)));
 }
 
-int ReportUsageError(const CommandContext& context, std::string_view message) {
-    context.console.err << FormatUsageError(context.name, message);
-    return kExitUsageError;
-}
-
-int ReportInvalidResponse(const ApiClient& api, const CommandContext& context,
-                          std::string_view problem) {
-    context.console.err << context.name << ": invalid response from the server at "
-                        << api.server().ToUrl() << ": " << problem << "\n";
-    return kExitServerError;
-}
-
-ApiReply CallApi(ApiClient& api, const ApiRequest& request, const CommandContext& context) {
+// Classifies the result of ApiClient::Send as CallApi describes.
+ApiReply ClassifyResponse(const ApiClient& api, Result<HttpResponse> response,
+                          const CommandContext& context) {
     ApiReply reply;
-    Result<HttpResponse> response = api.Send(request);
     if (!response.ok()) {
         context.console.err << context.name << ": cannot reach the server at "
                             << api.server().ToUrl() << ": " << response.status().message() << "\n";
@@ -85,6 +93,56 @@ ApiReply CallApi(ApiClient& api, const ApiRequest& request, const CommandContext
             "HTTP " + std::to_string(response->status) + " with a body that is not JSON");
     }
     return reply;
+}
+
+// Sends a long poll, and sends it again after the Retry-After delay while
+// the server responds with 429 and the delay ends before `deadline`. The
+// server sends 429 to a long poll over its bound of waiting long polls,
+// which frees a place as soon as another one ends, and to a tenant over its
+// request rate.
+ApiReply CallLongPoll(ApiClient& api, const ApiRequest& request, Clock::time_point deadline,
+                      const CommandContext& context) {
+    for (std::int64_t retry = 0;; ++retry) {
+        Result<HttpResponse> response = api.Send(request);
+        if (!response.ok() || response->status != kTooManyRequests ||
+            retry >= kMaxRateLimitedRetries) {
+            return ClassifyResponse(api, std::move(response), context);
+        }
+        const std::chrono::seconds delay = RetryAfterDelay(response->retry_after);
+        if (Clock::now() + delay >= deadline) {
+            return ClassifyResponse(api, std::move(response), context);
+        }
+        boost::system::error_code parse_error;
+        const json::value problem = json::parse(response->body, parse_error);
+        const std::optional<std::string_view> code = StringMember(problem, "code");
+        context.console.err << context.name << ": the server responded with HTTP 429"
+                            << (code ? " " + std::string(*code) : std::string()) << "; retrying in "
+                            << delay.count() << " s\n";
+        std::this_thread::sleep_for(delay);
+    }
+}
+
+}  // namespace
+
+std::string FormatUsageError(const std::string& command, std::string_view message) {
+    return command + ": " + std::string(message) + "\nRun '" + command +
+           " --help' for more information.\n";
+}
+
+int ReportUsageError(const CommandContext& context, std::string_view message) {
+    context.console.err << FormatUsageError(context.name, message);
+    return kExitUsageError;
+}
+
+int ReportInvalidResponse(const ApiClient& api, const CommandContext& context,
+                          std::string_view problem) {
+    context.console.err << context.name << ": invalid response from the server at "
+                        << api.server().ToUrl() << ": " << problem << "\n";
+    return kExitServerError;
+}
+
+ApiReply CallApi(ApiClient& api, const ApiRequest& request, const CommandContext& context) {
+    return ClassifyResponse(api, api.Send(request), context);
 }
 
 int PrintDocument(std::string_view body, const CommandContext& context) {
@@ -119,21 +177,24 @@ ApiRequest GetTaskRequest(const std::string& task_id, bool include_text, bool lo
 }
 
 int WaitForTerminalStatus(ApiClient& api, const std::string& task_id, bool include_text,
-                          ApiReply reply, const CommandContext& context) {
+                          std::optional<ApiReply> reply, const CommandContext& context) {
     const Clock::time_point deadline = Clock::now() + kMaxWait;
     std::optional<Clock::time_point> last_poll;
     while (true) {
-        std::optional<std::string_view> status = StringMember(reply.document, "status");
-        if (!status) {
-            return ReportInvalidResponse(api, context, "a task without a status");
-        }
-        if (IsTerminalStatus(*status)) {
-            return PrintDocument(reply.body, context);
-        }
-        if (Clock::now() >= deadline) {
-            context.console.err << context.name << ": stopped waiting after " << kMaxWait.count()
-                                << " hours; task " << task_id << " is still " << *status << "\n";
-            return kExitServerError;
+        if (reply) {
+            std::optional<std::string_view> status = StringMember(reply->document, "status");
+            if (!status) {
+                return ReportInvalidResponse(api, context, "a task without a status");
+            }
+            if (IsTerminalStatus(*status)) {
+                return PrintDocument(reply->body, context);
+            }
+            if (Clock::now() >= deadline) {
+                context.console.err << context.name << ": stopped waiting after "
+                                    << kMaxWait.count() << " hours; task " << task_id
+                                    << " is still " << *status << "\n";
+                return kExitServerError;
+            }
         }
 
         if (last_poll) {
@@ -143,9 +204,9 @@ int WaitForTerminalStatus(ApiClient& api, const std::string& task_id, bool inclu
             }
         }
         last_poll = Clock::now();
-        reply = CallApi(api, GetTaskRequest(task_id, include_text, true), context);
-        if (reply.exit_status != kExitOk) {
-            return reply.exit_status;
+        reply = CallLongPoll(api, GetTaskRequest(task_id, include_text, true), deadline, context);
+        if (reply->exit_status != kExitOk) {
+            return reply->exit_status;
         }
     }
 }

@@ -57,10 +57,12 @@ std::optional<std::string_view> StringMember(const boost::json::value& document,
 ApiRequest GetTaskRequest(const std::string& task_id, bool include_text, bool long_poll);
 
 // Long-polls the task until its status is COMPLETED, FAILED or CANCELLED,
-// starting from the representation in `reply`, then prints it. Returns the
-// exit status: the failure of a poll ends the wait, and so do 24 hours
+// starting from the representation in `reply`, or with a poll when it is
+// empty, then prints it. A poll answered 429 is sent again after its
+// Retry-After delay, with a line on the error stream. Returns the exit
+// status: any other failure of a poll ends the wait, and so do 24 hours
 // without a terminal status (exit status 1).
 int WaitForTerminalStatus(ApiClient& api, const std::string& task_id, bool include_text,
-                          ApiReply reply, const CommandContext& context);
+                          std::optional<ApiReply> reply, const CommandContext& context);
 
 }  // namespace conveyor::cli

@@ -160,6 +160,7 @@ Result<HttpResponse> HttpClient::Impl::SendOnce(const HttpRequest& request,
     result.status = static_cast<int>(response.result_int());
     result.reason = std::string(response.reason());
     result.body = std::move(response.body());
+    result.retry_after = std::string(response[http::field::retry_after]);
     return result;
 }
 

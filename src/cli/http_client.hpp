@@ -29,6 +29,7 @@ struct HttpResponse {
     int status = 0;
     std::string reason;
     std::string body;
+    std::string retry_after;  // the Retry-After header, empty when absent
 };
 
 struct HttpClientOptions {

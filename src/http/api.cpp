@@ -4,7 +4,6 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
-#include <boost/url/parse.hpp>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -153,8 +152,7 @@ std::string_view ValidTraceParentHeader(const Request& request) {
 // a target.
 Response MakeTargetProblem(const Request& request) {
     const std::string_view raw_target = request.target();
-    const std::string_view raw_path = raw_target.substr(0, raw_target.find('?'));
-    if (!raw_path.starts_with("//") && boost::urls::parse_origin_form(raw_path)) {
+    if (ParseRequestTarget(raw_target.substr(0, raw_target.find('?')))) {
         return MakeProblem(ErrorCode::kInvalidParameter,
                            "The query string is not valid: check its percent-encoding.", request);
     }
@@ -166,6 +164,15 @@ Response MakeTargetProblem(const Request& request) {
 
 bool IsProbeRoute(Route route) {
     return route == Route::kHealthz || route == Route::kReadyz || route == Route::kMetrics;
+}
+
+// Builds the 400 for a query parameter on an operations route that takes
+// none, naming the first parameter in name order.
+Response MakeNoQueryProblem(Route route, std::string_view name, const Request& request) {
+    return MakeProblem(ErrorCode::kInvalidParameter,
+                       "Unknown query parameter " + std::string(name) + "; " +
+                           std::string(RouteName(route)) + " takes no query parameters.",
+                       request);
 }
 
 // Counts a request in the request metrics and writes its log line.
@@ -248,9 +255,9 @@ Api::Api(TaskStore& store, CreateCommit& create_commit, asio::thread_pool& db_po
 Admission Api::CheckHeader(const Request& request) {
     Admission admission{{}, std::string(kDefaultTenant), std::nullopt};
     const std::optional<boost::urls::url_view> target = ParseRequestTarget(request.target());
-    if (target) {
-        admission.match = MatchRoute(target->encoded_path());
-    }
+    // An operations route with a broken query keeps its route, so it gets
+    // its 400 without a key.
+    admission.match = MatchTargetRoute(request.target());
 
     // Every target but the operations routes is authenticated first, so no
     // spelling of a path (such as //v1/tasks or /v1/./tasks) reaches a /v1
@@ -334,6 +341,12 @@ asio::awaitable<Response> Api::Route(Context& context) {
         co_return MakeTargetProblem(request);
     }
     const std::string_view method = request.method_string();
+    // Prometheus adds the query parameters of a scrape configuration
+    // (`params`, or `__param_<name>` labels) to every scrape, and a name may
+    // repeat, so /metrics ignores a well-formed query.
+    if (context.match.route == Route::kMetrics) {
+        co_return co_await Metrics(context);
+    }
     for (const auto& param : target->params()) {
         if (param.key.empty()) {
             co_return MakeProblem(ErrorCode::kInvalidParameter,
@@ -347,6 +360,9 @@ asio::awaitable<Response> Api::Route(Context& context) {
         context.query.emplace(param.key, param.value);
     }
 
+    if (IsOpenRoute(context.match.route) && !context.query.empty()) {
+        co_return MakeNoQueryProblem(context.match.route, context.query.begin()->first, request);
+    }
     switch (context.match.route) {
         case Route::kHealthz:
             co_return MakeJsonResponse(beast_http::status::ok, R"({"status":"ok"})", request);

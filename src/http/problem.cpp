@@ -23,6 +23,8 @@ CodeInfo InfoOf(ErrorCode code) {
             return {400, "invalid_task_id", "Invalid task id"};
         case ErrorCode::kInvalidIdempotencyKey:
             return {400, "invalid_idempotency_key", "Invalid idempotency key"};
+        case ErrorCode::kMalformedRequest:
+            return {400, "malformed_request", "Malformed HTTP request"};
         case ErrorCode::kUnauthorized:
             return {401, "unauthorized", "Unauthorized"};
         case ErrorCode::kNotFound:

@@ -15,6 +15,7 @@ enum class ErrorCode {
     kInvalidCursor,
     kInvalidTaskId,
     kInvalidIdempotencyKey,
+    kMalformedRequest,  // not valid HTTP/1.1: broken header syntax or body framing
     kUnauthorized,
     kNotFound,
     kTaskNotFound,

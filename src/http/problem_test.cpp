@@ -26,6 +26,15 @@ TEST(ProblemJson, HasEveryMember) {
     EXPECT_FALSE(body.contains("errors"));
 }
 
+TEST(ProblemJson, MalformedRequestHasOwnTitle) {
+    const boost::json::object body =
+        ParseProblem({ErrorCode::kMalformedRequest, "Send one Content-Type header.", {}});
+    EXPECT_EQ(body.at("type"), "urn:conveyor:problem:malformed_request");
+    EXPECT_EQ(body.at("title"), "Malformed HTTP request");
+    EXPECT_EQ(body.at("status"), 400);
+    EXPECT_EQ(body.at("code"), "malformed_request");
+}
+
 // A detail may quote request bytes, such as the name of a query parameter
 // written %EA, which decodes to a byte that is not UTF-8 on its own.
 TEST(ProblemJson, ReplacesInvalidUtf8InDetail) {

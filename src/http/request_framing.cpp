@@ -116,19 +116,19 @@ FramingFault FindFramingFault(const RequestHeader& request) {
 Problem FramingProblem(FramingFault fault) {
     switch (fault) {
         case FramingFault::kTransferEncodingInHttp10:
-            return {ErrorCode::kInvalidParameter,
+            return {ErrorCode::kMalformedRequest,
                     "An HTTP/1.0 request cannot use Transfer-Encoding; send Content-Length.",
                     {}};
         case FramingFault::kUnframedBody:
-            return {ErrorCode::kInvalidParameter,
+            return {ErrorCode::kMalformedRequest,
                     "Transfer-Encoding must be chunked alone; no other coding is supported.",
                     {}};
         case FramingFault::kContentLengthAndEncoding:
-            return {ErrorCode::kInvalidParameter,
+            return {ErrorCode::kMalformedRequest,
                     "Send Content-Length or Transfer-Encoding, not both.",
                     {}};
         case FramingFault::kDuplicateContentType:
-            return {ErrorCode::kInvalidParameter, "Send one Content-Type header.", {}};
+            return {ErrorCode::kMalformedRequest, "Send one Content-Type header.", {}};
         case FramingFault::kNone:
             break;
     }
@@ -137,26 +137,26 @@ Problem FramingProblem(FramingFault fault) {
 
 Problem HeaderProblem(HeaderParse parse, const boost::beast::error_code& error) {
     if (parse == HeaderParse::kTooLarge || error == beast_http::error::header_limit) {
-        return {ErrorCode::kInvalidParameter, "The request headers are over the size limit.", {}};
+        return {ErrorCode::kMalformedRequest, "The request headers are over the size limit.", {}};
     }
     if (parse == HeaderParse::kUnsupportedVersion) {
         return {
             ErrorCode::kHttpVersionNotSupported, "Only HTTP/1.1 and HTTP/1.0 are supported.", {}};
     }
     if (parse == HeaderParse::kObsFold) {
-        return {ErrorCode::kInvalidParameter,
+        return {ErrorCode::kMalformedRequest,
                 "A header line starts with white space (obs-fold); send each field on one line.",
                 {}};
     }
     if (error == beast_http::error::multiple_content_length) {
-        return {ErrorCode::kInvalidParameter,
+        return {ErrorCode::kMalformedRequest,
                 "Content-Length is sent more than once with different values.",
                 {}};
     }
     if (error == beast_http::error::body_limit) {
         return {ErrorCode::kPayloadTooLarge, "The request body is over the size limit.", {}};
     }
-    return {ErrorCode::kInvalidParameter, "The request is not valid HTTP/1.1.", {}};
+    return {ErrorCode::kMalformedRequest, "The request is not valid HTTP/1.1.", {}};
 }
 
 }  // namespace conveyor::http

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/beast/http/error.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace conveyor::http {
 namespace {
@@ -216,12 +218,41 @@ TEST(HeaderProblem, UnsupportedVersionIs505) {
     EXPECT_EQ(CodeName(problem.code), "http_version_not_supported");
 }
 
-TEST(FramingProblem, OtherFaultsAre400) {
+TEST(FramingProblem, FaultsAreMalformedRequest) {
     for (const FramingFault fault :
          {FramingFault::kTransferEncodingInHttp10, FramingFault::kUnframedBody,
           FramingFault::kContentLengthAndEncoding, FramingFault::kDuplicateContentType}) {
-        EXPECT_EQ(HttpStatusOf(FramingProblem(fault).code), 400u) << static_cast<int>(fault);
+        const Problem problem = FramingProblem(fault);
+        EXPECT_EQ(problem.code, ErrorCode::kMalformedRequest) << static_cast<int>(fault);
+        EXPECT_EQ(HttpStatusOf(problem.code), 400u) << static_cast<int>(fault);
     }
+}
+
+TEST(HeaderProblem, BrokenHeadersAreMalformedRequest) {
+    namespace beast_http = boost::beast::http;
+    const std::pair<HeaderParse, boost::beast::error_code> cases[] = {
+        {HeaderParse::kTooLarge, {}},
+        {HeaderParse::kObsFold, {}},
+        {HeaderParse::kInvalid, beast_http::error::header_limit},
+        {HeaderParse::kInvalid, beast_http::error::multiple_content_length},
+        {HeaderParse::kInvalid, beast_http::error::bad_field},
+        {HeaderParse::kInvalid, beast_http::error::bad_chunk},
+    };
+    for (const auto& [parse, error] : cases) {
+        const Problem problem = HeaderProblem(parse, error);
+        EXPECT_EQ(problem.code, ErrorCode::kMalformedRequest)
+            << static_cast<int>(parse) << " " << error.message();
+        EXPECT_EQ(HttpStatusOf(problem.code), 400u)
+            << static_cast<int>(parse) << " " << error.message();
+    }
+}
+
+TEST(HeaderProblem, BodyOverLimitIs413) {
+    const Problem problem =
+        HeaderProblem(HeaderParse::kInvalid, boost::beast::http::error::body_limit);
+
+    EXPECT_EQ(problem.code, ErrorCode::kPayloadTooLarge);
+    EXPECT_EQ(HttpStatusOf(problem.code), 413u);
 }
 
 }  // namespace

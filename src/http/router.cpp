@@ -73,6 +73,14 @@ RouteMatch MatchRoute(std::string_view path) {
     return {};
 }
 
+RouteMatch MatchTargetRoute(std::string_view target) {
+    std::optional<boost::urls::url_view> parsed = ParseRequestTarget(target);
+    if (!parsed) {
+        parsed = ParseRequestTarget(target.substr(0, target.find('?')));
+    }
+    return parsed ? MatchRoute(parsed->encoded_path()) : RouteMatch{};
+}
+
 std::string_view AllowedMethods(Route route) {
     switch (route) {
         case Route::kTasks:

@@ -40,6 +40,13 @@ std::optional<boost::urls::url_view> ParseRequestTarget(std::string_view target)
 // from acting as a separator; the {id} segment is returned as sent.
 RouteMatch MatchRoute(std::string_view path);
 
+// Matches the path of a request target, as MatchRoute does for the path of
+// ParseRequestTarget's result. When ParseRequestTarget rejects the target
+// but accepts it without its query, the path in front of the query is
+// matched, so that a broken query on an operations route is still known to
+// be on that route.
+RouteMatch MatchTargetRoute(std::string_view target);
+
 // Returns the methods a route accepts, as an Allow header value. HEAD is
 // accepted wherever GET is.
 std::string_view AllowedMethods(Route route);

@@ -241,6 +241,28 @@ TEST(ParseRequestTarget, RejectsBadQueryEncoding) {
     EXPECT_FALSE(ParseRequestTarget("/v1/tasks?status=%zz"));
 }
 
+TEST(MatchTargetRoute, MatchesPathOfValidTarget) {
+    EXPECT_EQ(MatchTargetRoute("/healthz?x=1").route, Route::kHealthz);
+    EXPECT_EQ(MatchTargetRoute("http://host/metrics").route, Route::kMetrics);
+    EXPECT_EQ(MatchTargetRoute("/v1/tasks?limit=5").route, Route::kTasks);
+}
+
+// A target whose only fault is its query keeps its route, so /healthz?%zz
+// is not authenticated like an unknown path.
+TEST(MatchTargetRoute, MatchesPathInFrontOfBrokenQuery) {
+    EXPECT_EQ(MatchTargetRoute("/healthz?%zz").route, Route::kHealthz);
+    EXPECT_EQ(MatchTargetRoute("/openapi.json?a=%").route, Route::kOpenApi);
+    EXPECT_EQ(MatchTargetRoute("http://host/readyz?%zz").route, Route::kReadyz);
+    EXPECT_EQ(MatchTargetRoute("/v1/tasks?status=%zz").route, Route::kTasks);
+}
+
+TEST(MatchTargetRoute, KeepsRejectedPathsUnmatched) {
+    for (const std::string_view target :
+         {"//x/healthz?%zz", "/healthz#top?%zz", "/healthz%zz", "*", "/nothing?%zz"}) {
+        EXPECT_EQ(MatchTargetRoute(target).route, Route::kNone) << target;
+    }
+}
+
 TEST(IsOpenRoute, OnlyOperationsRoutes) {
     EXPECT_TRUE(IsOpenRoute(Route::kHealthz));
     EXPECT_TRUE(IsOpenRoute(Route::kReadyz));

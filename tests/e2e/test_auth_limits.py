@@ -670,6 +670,29 @@ def test_path_variants_need_a_key(authed, path):
     assert_problem(with_key, 404, "not_found")
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json"])
+def test_broken_query_on_operations_route_needs_no_key(authed, path):
+    server, _ = authed
+
+    assert_problem(server.request("GET", f"{path}?%zz"), 400, "invalid_parameter")
+    assert_problem(server.request("GET", f"http://127.0.0.1:{server.port}{path}?%zz"), 400,
+                   "invalid_parameter")
+
+
+def test_unknown_query_on_operations_route_needs_no_key(authed):
+    server, _ = authed
+
+    assert_problem(server.request("GET", "/healthz?x=1"), 400, "invalid_parameter")
+
+
+def test_v1_route_with_broken_query_needs_key(authed):
+    server, keys = authed
+
+    assert_problem(server.request("GET", "/v1/tasks?status=%zz"), 401, "unauthorized")
+    assert_problem(server.request("GET", "/v1/tasks?status=%zz", headers=bearer(keys["alpha"])),
+                   400, "invalid_parameter")
+
+
 def test_operations_routes_in_absolute_form_need_no_key(authed):
     server, _ = authed
 

@@ -1,8 +1,12 @@
 """The client commands of the conveyor binary against a running server."""
 
+import concurrent.futures
 import json
+import queue
 import socket
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -291,3 +295,138 @@ def test_unreachable_server_exits_3(closed_port_url, args):
     assert result.code == 3, result
     assert result.stdout.strip() == ""
     assert result.stderr.strip(), "an unreachable server printed nothing on stderr"
+
+
+# 429 responses: a waiting command retries its long polls, a submission does not.
+
+RETRY_NOTE = "the server responded with HTTP 429 rate_limited; retrying in"
+
+
+def add_key(path, tenant):
+    """Run `conveyor keys add` and return the key it prints."""
+    completed = subprocess.run(
+        [BINARY, "keys", "add", "--tenant", tenant, "--api-keys-file", str(path)],
+        env=hermetic_environment(None),
+        capture_output=True,
+        timeout=30,
+    )
+    assert completed.returncode == 0, completed
+    return completed.stdout.decode("ascii").strip()
+
+
+class RunningCli:
+    """A client command running in the background, its stderr read line by line."""
+
+    def __init__(self, server, *args):
+        self.proc = subprocess.Popen(
+            [BINARY, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=hermetic_environment({"CONVEYOR_SERVER": server.base_url}),
+        )
+        self.stderr_lines = queue.Queue()
+        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self.reader.start()
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.put(line.decode("utf-8", errors="replace"))
+        self.stderr_lines.put(None)
+
+    def wait_for_stderr(self, text, timeout):
+        """Return the first stderr line that contains text; fail after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no stderr line with {text!r} within {timeout}s: {seen!r}"
+            try:
+                line = self.stderr_lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            assert line is not None, f"the command ended without {text!r} on stderr: {seen!r}"
+            seen.append(line)
+            if text in line:
+                return line
+
+    def finish(self, timeout):
+        """Wait for the command to end; returns (exit code, stdout)."""
+        # The output is one task, far smaller than a pipe's buffer, so the
+        # command never blocks on writing it.
+        code = self.proc.wait(timeout=timeout)
+        stdout = self.proc.stdout.read()
+        self.reader.join(timeout=timeout)
+        return code, stdout.decode("utf-8", errors="replace")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+def test_get_wait_retries_long_poll_over_bound(start_server):
+    # No workers, so tasks stay PENDING until they are cancelled.
+    server = start_server("api", "--max-waiting-per-tenant", "1")
+    holding_task = submit(server, "held by a long poll")
+    polled = submit(server, "polled by the command")
+    hold_path = f"/v1/tasks/{holding_task['task_id']}?wait=60"
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        # Two long polls against a bound of 1: the one that returns first was
+        # turned away, so the other has taken the only place.
+        polls = [pool.submit(server.request, "GET", hold_path) for _ in range(2)]
+        done, _ = concurrent.futures.wait(
+            polls, timeout=20, return_when=concurrent.futures.FIRST_COMPLETED)
+        assert done, "neither long poll returned within 20 s"
+        assert next(iter(done)).result()[0] == 429
+
+        command = RunningCli(server, "get", polled["task_id"], "--wait")
+        try:
+            note = command.wait_for_stderr(RETRY_NOTE, timeout=20)
+            # Ending the held poll frees its place for the command's retry.
+            server.request("POST", f"/v1/tasks/{holding_task['task_id']}/cancel")
+            server.request("POST", f"/v1/tasks/{polled['task_id']}/cancel")
+            code, stdout = command.finish(timeout=60)
+        finally:
+            command.kill()
+
+    assert "retrying in 1 s" in note
+    assert code == 0, stdout
+    task = json.loads(stdout)
+    assert task["task_id"] == polled["task_id"]
+    assert task["status"] == "CANCELLED"
+
+
+def test_submit_wait_retries_rate_limited_poll(start_server, tmp_path):
+    keys_path = tmp_path / "api-keys"
+    key = add_key(keys_path, "alpha")
+    # The submission takes the only token, so the first long poll, sent at
+    # once, is over the rate: a token comes back every 5 s.
+    server = start_server("serve", "--simulated-delay", "0", "--api-keys-file", str(keys_path),
+                          "--rate-limit", "0.2", "--rate-burst", "1")
+
+    command = RunningCli(server, "submit", "The cat and the hat.", "--wait", "--api-key", key)
+    try:
+        note = command.wait_for_stderr(RETRY_NOTE, timeout=20)
+        code, stdout = command.finish(timeout=60)
+    finally:
+        command.kill()
+
+    assert "conveyor submit" in note
+    assert code == 0, stdout
+    task = json.loads(stdout)
+    assert task["status"] == "COMPLETED"
+    assert task["result"]["word_count"] == 5
+
+
+def test_submit_over_rate_is_not_retried(start_server):
+    server = start_server("api", "--rate-limit", "0.01", "--rate-burst", "1")
+
+    first = run_cli("submit", "takes the only token", server=server)
+    second = run_cli("submit", "over the rate", server=server)
+
+    assert first.code == 0, first
+    assert second.code == 1, second
+    assert second.problem()["code"] == "rate_limited"
+    assert RETRY_NOTE not in second.stderr

@@ -109,6 +109,7 @@ def test_unframed_transfer_encoding_is_rejected(server, encoding):
     responses = split_responses(data)
     assert len(responses) == 1, "the body must not be read as a second request"
     assert responses[0][0] == 400
+    assert json.loads(responses[0][2])["code"] == "malformed_request"
     assert responses[0][1].get("connection") == "close"
 
 
@@ -129,7 +130,7 @@ def test_empty_header_lines_hit_header_limit(server):
     data = exchange(
         server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X:\r\n" * 250_000 + b"\r\n"
     )
-    assert data.startswith(b"HTTP/1.1 400"), data[:200]
+    assert_closing_problem(data, 400, "malformed_request")
 
 
 def test_server_survives_header_flood(server):
@@ -191,7 +192,11 @@ def assert_closing_problem(data, status, code):
     """Require one problem response with Connection: close, and nothing after it."""
     got_status, headers, body = response_of(data)
     assert got_status == status, data[:300]
-    assert json.loads(body)["code"] == code
+    problem = json.loads(body)
+    assert problem["code"] == code
+    assert problem["status"] == status
+    if code == "malformed_request":
+        assert problem["title"] == "Malformed HTTP request"
     assert headers.get("connection") == "close", "the connection must close after a framing fault"
 
 
@@ -223,13 +228,13 @@ def test_obs_fold_is_rejected(server, fold):
         server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Folded: one\r\n" + fold + b"\r\n\r\n" + smuggled
     )
 
-    assert_closing_problem(data, 400, "invalid_parameter")
+    assert_closing_problem(data, 400, "malformed_request")
 
 
 def test_space_before_first_field_is_rejected(server):
     data = exchange(server, b"GET /healthz HTTP/1.1\r\n Host: x\r\n\r\n")
 
-    assert_closing_problem(data, 400, "invalid_parameter")
+    assert_closing_problem(data, 400, "malformed_request")
 
 
 def test_transfer_encoding_in_http10_is_rejected(server):
@@ -240,7 +245,7 @@ def test_transfer_encoding_in_http10_is_rejected(server):
         b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n",
     )
 
-    assert_closing_problem(data, 400, "invalid_parameter")
+    assert_closing_problem(data, 400, "malformed_request")
     _, _, page = server.request("GET", "/v1/tasks")
     assert page["items"] == [], "a rejected request creates nothing"
 
@@ -253,7 +258,7 @@ def test_duplicate_content_type_is_rejected(server):
         b"Content-Type: text/plain\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
     )
 
-    assert_closing_problem(data, 400, "invalid_parameter")
+    assert_closing_problem(data, 400, "malformed_request")
 
 
 @pytest.mark.parametrize(
@@ -273,7 +278,19 @@ def test_conflicting_framing_is_rejected(server, framing):
         + framing + b"\r\n" + b'{"text":"a"}',
     )
 
-    assert_closing_problem(data, 400, "invalid_parameter")
+    assert_closing_problem(data, 400, "malformed_request")
+
+
+def test_broken_chunk_size_is_rejected(server):
+    data = exchange(
+        server,
+        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    )
+
+    assert_closing_problem(data, 400, "malformed_request")
+    _, _, page = server.request("GET", "/v1/tasks")
+    assert page["items"] == [], "a rejected request creates nothing"
 
 
 def test_equal_content_lengths_are_accepted(server):
@@ -304,7 +321,7 @@ def test_unsupported_version_is_505(server, version):
 def test_malformed_version_is_400(server, version):
     data = exchange(server, b"GET /healthz " + version + b"\r\nHost: x\r\n\r\n")
 
-    assert_closing_problem(data, 400, "invalid_parameter")
+    assert_closing_problem(data, 400, "malformed_request")
 
 
 @pytest.mark.parametrize("target", [b"/healthz", b"/metrics", b"/openapi.json", b"/v1/tasks"])

@@ -127,6 +127,31 @@ def test_readyz_answers_200(server):
     assert status == 200
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/openapi.json"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_operations_route_rejects_query_parameter(server, path, method):
+    status, headers, body = server.request(method, f"{path}?verbose=1")
+
+    assert status == 400
+    assert headers["content-type"] == "application/problem+json"
+    if method == "GET":
+        problem = assert_problem((status, headers, body), 400, "invalid_parameter")
+        assert "verbose" in problem["detail"], problem
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json"])
+def test_operations_route_rejects_broken_query(server, path):
+    assert_problem(server.request("GET", f"{path}?%zz"), 400, "invalid_parameter")
+
+
+@pytest.mark.parametrize("query", ["module=http_2xx", "name%5B%5D=a&name%5B%5D=b", "=1", "a"])
+def test_metrics_ignores_query(server, query):
+    status, headers, body = server.request("GET", f"/metrics?{query}")
+
+    assert status == 200, body
+    assert headers["content-type"].startswith("text/plain")
+
+
 @pytest.mark.parametrize(
     "path",
     ["/", "/nope", "/v1", "/v1/nothing", "/v2/tasks", "/v1/tasks/{id}/other", "/healthz/extra"],
