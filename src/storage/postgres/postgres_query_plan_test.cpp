@@ -223,6 +223,13 @@ TEST_F(PostgresQueryPlanTest, FixedStatementsUseTheirIndexes) {
          false,
          true,
          "task_id = "},
+        // The batch locks its rows in task_id order first: a sort of the
+        // batch's rows, found by primary key.
+        {"complete batch",
+         postgres::kCompleteBatch.sql,
+         {ids, "'{worker-1}'", "'{1}'", R"('{"{}"}')", now},
+         {"tasks_pkey"},
+         true},
         {"fail retry",
          postgres::kFailRetry.sql,
          {id, owner, "1", "'c'", "'m'", now, now},
@@ -331,11 +338,15 @@ TEST_F(PostgresQueryPlanTest, OneTaskWritesSurviveStaleStatistics) {
     const Result<postgres::QueryResult> claimed = Sql().ExecuteScript(
         "ALTER TABLE tasks SET (autovacuum_enabled = off);"
         "UPDATE tasks SET status = 'FAILED', lease_owner = NULL, lease_expires_at = NULL,"
-        " finished_at = " + t0 + " WHERE status = 'PROCESSING';"
+        " finished_at = " +
+        t0 +
+        " WHERE status = 'PROCESSING';"
         "UPDATE tasks SET status = 'COMPLETED' WHERE status IN ('FAILED', 'CANCELLED');"
         "ANALYZE tasks;"
         "UPDATE tasks SET status = 'PROCESSING', lease_owner = 'worker-1', attempts = 1,"
-        " lease_expires_at = " + t0 + " + 60000, finished_at = NULL"
+        " lease_expires_at = " +
+        t0 +
+        " + 60000, finished_at = NULL"
         " WHERE task_id IN (SELECT task_id FROM tasks ORDER BY created_at LIMIT 30000);"
         "UPDATE tasks SET status = 'FAILED' WHERE task_id IN (SELECT task_id FROM tasks"
         " WHERE status = 'COMPLETED' ORDER BY created_at LIMIT 5000)");
@@ -348,17 +359,47 @@ TEST_F(PostgresQueryPlanTest, OneTaskWritesSurviveStaleStatistics) {
     const std::string owner = "'worker-1'";
     const std::vector<std::string> fence = {"tasks_pkey|tasks_lease_owner"};
     const std::vector<PlanCase> cases = {
-        {"complete", postgres::kComplete.sql, {id, owner, "1", "'{}'", now}, fence, false, true,
+        {"complete",
+         postgres::kComplete.sql,
+         {id, owner, "1", "'{}'", now},
+         fence,
+         false,
+         true,
          "task_id = "},
-        {"fail retry", postgres::kFailRetry.sql, {id, owner, "1", "'c'", "'m'", now, now}, fence,
-         false, true, "task_id = "},
-        {"fail final", postgres::kFailFinal.sql, {id, owner, "1", "'c'", "'m'", now}, fence, false,
-         true, "task_id = "},
-        {"hand back", postgres::kHandBack.sql, {id, owner, "1", now}, fence, false, true,
+        {"fail retry",
+         postgres::kFailRetry.sql,
+         {id, owner, "1", "'c'", "'m'", now, now},
+         fence,
+         false,
+         true,
          "task_id = "},
-        {"redrive", postgres::kRedrive.sql, {failed, "'tenant-1'", now}, {"tasks_pkey"}, false,
-         true, "task_id = "},
-        {"cancel", postgres::kCancel.sql, {id, "'tenant-1'", now}, {"tasks_pkey"}, false, true,
+        {"fail final",
+         postgres::kFailFinal.sql,
+         {id, owner, "1", "'c'", "'m'", now},
+         fence,
+         false,
+         true,
+         "task_id = "},
+        {"hand back",
+         postgres::kHandBack.sql,
+         {id, owner, "1", now},
+         fence,
+         false,
+         true,
+         "task_id = "},
+        {"redrive",
+         postgres::kRedrive.sql,
+         {failed, "'tenant-1'", now},
+         {"tasks_pkey"},
+         false,
+         true,
+         "task_id = "},
+        {"cancel",
+         postgres::kCancel.sql,
+         {id, "'tenant-1'", now},
+         {"tasks_pkey"},
+         false,
+         true,
          "task_id = "},
     };
     for (const PlanCase& plan_case : cases) {

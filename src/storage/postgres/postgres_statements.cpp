@@ -195,10 +195,9 @@ const Statement kLockHeldLeases{
     "SELECT count(*) FROM (SELECT task_id FROM tasks"
     " WHERE status = 'PROCESSING' AND lease_owner = $1 ORDER BY task_id FOR UPDATE) AS held"};
 
-const Statement kRenewLeases{
-    "conveyor_renew_leases",
-    "UPDATE tasks SET lease_expires_at = $2"
-    " WHERE status = 'PROCESSING' AND lease_owner = $1 RETURNING task_id"};
+const Statement kRenewLeases{"conveyor_renew_leases",
+                             "UPDATE tasks SET lease_expires_at = $2"
+                             " WHERE status = 'PROCESSING' AND lease_owner = $1 RETURNING task_id"};
 
 const Statement kSelectHeldLeases{
     "conveyor_select_held_leases",
@@ -210,6 +209,29 @@ const Statement kComplete{
                 " updated_at = $5, error_code = NULL, error_message = NULL, " +
                     kClearLease + kFence + " RETURNING task_id",
                 kNotifyFinished)};
+
+// One statement completes a whole batch, so the statement-level trigger that
+// counts changes of state runs once for it. The rows are locked first, in
+// task_id order as RenewLeases locks them, so the two cannot deadlock; the
+// `= ANY($1)` keeps the update on the primary key rather than on all the
+// owner's leases.
+const Statement kCompleteBatch{
+    "conveyor_complete_batch",
+    "WITH input AS ("
+    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[])"
+    " AS r (task_id, owner, attempts, result_json)),"
+    " locked AS MATERIALIZED ("
+    " SELECT task_id FROM tasks WHERE task_id = ANY($1::uuid[]) ORDER BY task_id FOR UPDATE),"
+    " changed AS ("
+    " UPDATE tasks SET status = 'COMPLETED', result_json = input.result_json, finished_at = $5,"
+    " updated_at = $5, error_code = NULL, error_message = NULL, " +
+        kClearLease +
+        " FROM input JOIN locked ON locked.task_id = input.task_id"
+        " WHERE tasks.task_id = input.task_id AND tasks.task_id = ANY($1::uuid[])"
+        " AND tasks.status = 'PROCESSING' AND tasks.lease_owner = input.owner"
+        " AND tasks.attempts = input.attempts RETURNING tasks.task_id)"
+        " SELECT task_id, " +
+        kNotifyFinished + " FROM changed"};
 
 const Statement kFailRetry{
     "conveyor_fail_retry",

@@ -83,6 +83,10 @@ extern const Statement kSelectHeldLeases;
 // return one row when the write landed.
 // Complete: $4 result_json, $5 now.
 extern const Statement kComplete;
+// Completes many tasks: $1 task ids, $2 lease owners, $3 attempts, $4 result
+// JSON texts (arrays in the same order), $5 now. Returns the id of each task
+// whose lease still held.
+extern const Statement kCompleteBatch;
 // Fail with a retry: $4 error code, $5 error message, $6 retry_at, $7 now.
 extern const Statement kFailRetry;
 // Fail for good: $4 error code, $5 error message, $6 now.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <unordered_set>
 #include <utility>
 
 #include "core/log.hpp"
@@ -851,8 +852,8 @@ Result<std::vector<std::string>> PostgresTaskStore::RenewLeases(std::string_view
             !locked.ok()) {
             return locked.status();
         }
-        Result<std::vector<std::string>> renewed = ReadIds(
-            connection.Execute(postgres::kRenewLeases, Params().Text(owner).Int64(now + lease.count())));
+        Result<std::vector<std::string>> renewed = ReadIds(connection.Execute(
+            postgres::kRenewLeases, Params().Text(owner).Int64(now + lease.count())));
         if (!renewed.ok()) {
             return renewed;
         }
@@ -902,37 +903,40 @@ Result<FenceOutcome> PostgresTaskStore::Complete(const Lease& lease, std::string
 std::vector<Result<FenceOutcome>> PostgresTaskStore::CompleteBatch(
     std::span<const CompleteRequest> requests, UnixMillis now) {
     using Outcomes = std::vector<Result<FenceOutcome>>;
-    // Rows are locked in task_id order, as RenewLeases locks them, so the
-    // two cannot deadlock. Canonical UUID text sorts as the uuid type does.
-    std::vector<std::size_t> order(requests.size());
-    for (std::size_t i = 0; i < order.size(); ++i) {
-        order[i] = i;
+    // One statement for the batch: it locks the rows in task_id order, as
+    // RenewLeases does, and the task counts change once for all of them.
+    std::vector<std::string> ids;
+    std::vector<std::string> owners;
+    std::vector<std::int64_t> attempts;
+    std::vector<std::string> results;
+    for (const CompleteRequest& request : requests) {
+        if (postgres::IsCanonicalUuid(request.lease->task_id)) {
+            ids.push_back(request.lease->task_id);
+            owners.push_back(request.lease->owner);
+            attempts.push_back(request.lease->attempt);
+            results.emplace_back(request.result_json);
+        }
     }
-    std::sort(order.begin(), order.end(), [&requests](std::size_t a, std::size_t b) {
-        return requests[a].lease->task_id < requests[b].lease->task_id;
-    });
     Result<Outcomes> batched = Run([&](Connection& connection) -> Result<Outcomes> {
-        Transaction transaction(connection);
-        if (Status status = transaction.Begin(); !status.ok()) {
-            return status;
-        }
         Outcomes outcomes(requests.size(), FenceOutcome::kLost);
-        for (const std::size_t i : order) {
-            const CompleteRequest& request = requests[i];
-            if (!postgres::IsCanonicalUuid(request.lease->task_id)) {
-                continue;
-            }
-            Params params = FenceParams(*request.lease);
-            params.Text(request.result_json).Int64(now);
-            Result<FenceOutcome> outcome =
-                ReadFenceOutcome(connection.Execute(postgres::kComplete, params));
-            if (!outcome.ok()) {
-                return outcome.status();
-            }
-            outcomes[i] = std::move(outcome);
+        if (ids.empty()) {
+            return outcomes;
         }
-        if (Status status = transaction.Commit(); !status.ok()) {
-            return status;
+        Result<QueryResult> rows = connection.Execute(
+            postgres::kCompleteBatch,
+            Params().TextArray(ids).TextArray(owners).Int64Array(attempts).TextArray(results).Int64(
+                now));
+        if (!rows.ok()) {
+            return rows.status();
+        }
+        std::unordered_set<std::string> applied;
+        for (int row = 0; row < rows->rows(); ++row) {
+            applied.insert(rows->Text(row, 0));
+        }
+        for (std::size_t i = 0; i < requests.size(); ++i) {
+            if (applied.contains(requests[i].lease->task_id)) {
+                outcomes[i] = FenceOutcome::kApplied;
+            }
         }
         return outcomes;
     });

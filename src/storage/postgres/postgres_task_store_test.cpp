@@ -424,14 +424,35 @@ TEST_F(PostgresTaskStoreTest, ReapOfNothingIsEmpty) {
 // PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED.
 using StateCounts = std::array<std::int64_t, 5>;
 
-TEST_F(PostgresTaskStoreTest, ClaimOfManyTasksAppendsOneChangePerMovedTask) {
+TEST_F(PostgresTaskStoreTest, ClaimOfManyTasksAppendsOneChange) {
     for (int i = 0; i < 300; ++i) {
         Add(MakeTask(kT0 + i));
     }
     const std::int64_t before = ChangeRows();
     ASSERT_EQ(ClaimAll("worker-1", kT0 + 1000, 250).size(), 250u);
 
-    EXPECT_EQ(ChangeRows() - before, 250);
+    EXPECT_EQ(ChangeRows() - before, 1);
+}
+
+TEST_F(PostgresTaskStoreTest, CompleteBatchAppendsOneChange) {
+    for (int i = 0; i < 40; ++i) {
+        Add(MakeTask(kT0 + i));
+    }
+    const std::vector<ClaimedTask> claimed = ClaimAll("worker-1", kT0 + 1000, 40);
+    ASSERT_EQ(claimed.size(), 40u);
+    std::vector<CompleteRequest> requests;
+    for (const ClaimedTask& task : claimed) {
+        requests.push_back(CompleteRequest{&task.lease, R"({"word_count":1})"});
+    }
+    const std::int64_t before = ChangeRows();
+
+    for (const Result<FenceOutcome>& outcome : store_->CompleteBatch(requests, kT0 + 2000)) {
+        ASSERT_TRUE(outcome.ok()) << outcome.status().message();
+        EXPECT_EQ(*outcome, FenceOutcome::kApplied);
+    }
+
+    EXPECT_EQ(ChangeRows() - before, 1);
+    EXPECT_EQ(Must(store_->Stats(), "Stats").by_status, (StateCounts{0, 0, 40, 0, 0}));
 }
 
 TEST_F(PostgresTaskStoreTest, StatsFoldsChangesIntoTaskCounts) {
