@@ -95,6 +95,13 @@ void AddLimitFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
         ->envname(env("MAX_WAITING_PER_TENANT"))
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000}));
     command
+        .add_option("--max-body-bytes-per-tenant", settings.max_body_bytes_per_tenant,
+                    "Bytes of submission bodies that each tenant may have in the server at once "
+                    "(being received or handled); 0 turns it off")
+        ->envname(env("MAX_BODY_BYTES_PER_TENANT"))
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000'000}))
+        ->capture_default_str();
+    command
         .add_option("--max-connections", settings.max_connections,
                     "Open HTTP connections; at the cap, a new one replaces the connection that has "
                     "waited longest for a request, or waits while all are busy")

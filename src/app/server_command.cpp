@@ -24,6 +24,7 @@
 #include "core/metrics.hpp"
 #include "core/rate_limiter.hpp"
 #include "http/api.hpp"
+#include "http/body_budget.hpp"
 #include "http/pending_limit.hpp"
 #include "http/server.hpp"
 #include "http/task_watcher.hpp"
@@ -183,7 +184,7 @@ std::string RedactDatabaseUrl(std::string_view database) {
 struct ApiLimits {
     double rate_limit = 0;  // 0: off
     std::int64_t rate_burst = 1;
-    std::int64_t max_pending = 0;  // 0: off
+    std::int64_t max_pending = 0;             // 0: off
     std::int64_t max_waiting_per_tenant = 0;  // 0: off
 };
 
@@ -265,6 +266,7 @@ void LogAccessSettings(const Settings& settings, const std::optional<ApiKeySet>&
                {"max_pending", limits.max_pending},
                {"max_waiting_per_tenant", limits.max_waiting_per_tenant},
                {"max_waiting", MaxWaitingTotal(max_connections)},
+               {"max_body_bytes_per_tenant", settings.max_body_bytes_per_tenant},
                {"max_connections", max_connections},
                {"request_timeout_ms", static_cast<std::int64_t>(settings.request_timeout.count())},
                {"idle_timeout_ms", static_cast<std::int64_t>(settings.idle_timeout.count())}});
@@ -418,7 +420,9 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
             asio::detached);
     });
 
+    http::BodyBudget body_budget(static_cast<std::uint64_t>(settings.max_body_bytes_per_tenant));
     http::ServerLimits server_limits;
+    server_limits.body_budget = &body_budget;
     server_limits.max_body_bytes =
         static_cast<std::uint64_t>(settings.max_text_bytes) * 6 + kEnvelopeBytes;
     server_limits.request_timeout = settings.request_timeout;

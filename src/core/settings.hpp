@@ -28,7 +28,7 @@ struct Settings {
     std::string log_format;  // "text" or "json"; empty means decide by the terminal
     std::string log_level = "info";
     Millis retention{7 * 24 * 3'600'000};  // finished tasks are deleted after this
-    bool poll_only = false;  // never LISTEN; find work and finished tasks by polling
+    bool poll_only = false;                // never LISTEN; find work and finished tasks by polling
     // Limits of the HTTP API. A negative rate_limit or max_pending takes the
     // default, which applies only with api_keys_file; 0 turns either off.
     double rate_limit = -1;         // requests per second of each tenant
@@ -37,6 +37,9 @@ struct Settings {
     // Long polls of each tenant that wait at once; negative takes the
     // default, which applies only with api_keys_file; 0 turns it off.
     std::int64_t max_waiting_per_tenant = -1;
+    // Bytes of request bodies that each tenant has in the server at once;
+    // 0 turns it off.
+    std::int64_t max_body_bytes_per_tenant = 64 * 1024 * 1024;
     std::int64_t max_connections = 10'000;
     Millis request_timeout{30'000};
     Millis idle_timeout{60'000};

@@ -175,13 +175,20 @@ Response MakeNoQueryProblem(Route route, std::string_view name, const Request& r
                        request);
 }
 
+// The method as logs and problem details quote it: a method is a token of
+// any length, so a long one is cut.
+std::string_view QuotedMethod(const Request& request) {
+    constexpr std::size_t kMaxQuotedMethod = 32;
+    return request.method_string().substr(0, kMaxQuotedMethod);
+}
+
 // Counts a request in the request metrics and writes its log line.
 void FinishRequest(const Request& request, std::string_view request_id, Route route,
                    std::string_view tenant, const TraceParent& trace, const Response& response,
                    std::chrono::steady_clock::time_point started) {
     const auto elapsed = std::chrono::steady_clock::now() - started;
     const double seconds = std::chrono::duration<double>(elapsed).count();
-    const std::string_view method = request.method_string();
+    const std::string_view method = QuotedMethod(request);
     const int status = static_cast<int>(response.result_int());
     ProcessRequestMetrics().Record(route, method, status, seconds);
     log::Info("http", "request",
@@ -292,8 +299,8 @@ Admission Api::CheckHeader(const Request& request) {
         const std::string_view allowed = AllowedMethods(admission.match.route);
         admission.rejection =
             MakeProblem(ErrorCode::kMethodNotAllowed,
-                        "The method " + std::string(method) + " is not allowed here; use " +
-                            std::string(allowed) + ".",
+                        "The method " + std::string(QuotedMethod(request)) +
+                            " is not allowed here; use " + std::string(allowed) + ".",
                         request);
         admission.rejection->set(beast_http::field::allow, allowed);
     }

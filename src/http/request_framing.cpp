@@ -75,6 +75,19 @@ HeaderParse ParseBufferedHeader(std::string_view bytes, std::size_t max_header_b
     // Three bytes back, so that an empty line split across reads is found.
     const std::size_t from = scanned > 3 ? scanned - 3 : 0;
     const std::size_t end = bytes.find(kEmptyLine, from);
+    // A line that ends in LF alone would never end the header, so the
+    // request would wait for its timeout; it is refused at once instead.
+    const std::size_t header_end = end == std::string_view::npos ? bytes.size() : end;
+    for (std::size_t i = std::max<std::size_t>(scanned, 1); i < header_end; ++i) {
+        if (bytes[i] == '\n' && bytes[i - 1] != '\r') {
+            error = beast_http::error::bad_line_ending;
+            return HeaderParse::kInvalid;
+        }
+    }
+    if (!bytes.empty() && bytes.front() == '\n') {
+        error = beast_http::error::bad_line_ending;
+        return HeaderParse::kInvalid;
+    }
     if (end == std::string_view::npos) {
         scanned = bytes.size();
         return bytes.size() > max_header_bytes ? HeaderParse::kTooLarge : HeaderParse::kNeedMore;
@@ -155,6 +168,11 @@ Problem HeaderProblem(HeaderParse parse, const boost::beast::error_code& error) 
     }
     if (error == beast_http::error::body_limit) {
         return {ErrorCode::kPayloadTooLarge, "The request body is over the size limit.", {}};
+    }
+    if (error == beast_http::error::bad_line_ending) {
+        return {ErrorCode::kMalformedRequest,
+                "A header line ends in LF alone; end each line with CR LF.",
+                {}};
     }
     return {ErrorCode::kMalformedRequest, "The request is not valid HTTP/1.1.", {}};
 }

@@ -26,6 +26,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "http/api.hpp"
+#include "http/body_budget.hpp"
 #include "http/metrics_page.hpp"
 #include "http/request_framing.hpp"
 #include "http/router.hpp"
@@ -46,10 +47,10 @@ struct Connection {
     const asio::any_io_executor strand;
     // Null once the session ends. Read and written only on `strand`.
     beast::tcp_stream* stream;
-    // True while the server waits for the client to send: before a request's
-    // first byte, during its header, and while discarding input before a
-    // close. False while a body is read, a request is handled or a response
-    // is written.
+    // True while the server waits for the client: for a request's first
+    // byte, the rest of its header or its body, for the client to read a
+    // response, or while it discards input before a close. False while the
+    // Api handles a request, long polls included.
     std::atomic<bool> waiting{true};
     // When the current wait began, in steady-clock ticks.
     std::atomic<std::chrono::steady_clock::rep> waiting_since{0};
@@ -130,7 +131,8 @@ class ConnectionSlot {
         }
     }
 
-    // The connection works on a request and is not closed to make room.
+    // The Api handles a request on the connection, which is not closed to
+    // make room until the response is ready.
     void MarkBusy() { connection_->waiting.store(false, std::memory_order_relaxed); }
 
   private:
@@ -387,6 +389,29 @@ bool TakesLargeBody(const Admission& admission, const RequestParser& parser) {
            parser.get().method() == beast_http::verb::post;
 }
 
+// Reserves the tenant's budget for the body of a submission: its declared
+// length, or the largest body when it is chunked. When the tenant is at its
+// bound, sets a 429 as the admission's rejection.
+void ReserveBody(const HttpServer::State& state, Admission& admission, const RequestParser& parser,
+                 BodyBudget::Reservation& reservation) {
+    BodyBudget* budget = state.limits.body_budget;
+    if (budget == nullptr) {
+        return;
+    }
+    const std::uint64_t bytes = parser.content_length().value_or(state.limits.max_body_bytes);
+    if (budget->TryReserve(admission.tenant, bytes, reservation)) {
+        return;
+    }
+    Problem problem{ErrorCode::kRateLimited,
+                    "The request bodies this tenant is sending at once are over " +
+                        std::to_string(budget->MaxPerTenant()) +
+                        " bytes; retry after the Retry-After seconds.",
+                    {}};
+    admission.rejection =
+        MakeProblemResponse(problem, parser.get().version(), parser.get().keep_alive());
+    admission.rejection->set(beast_http::field::retry_after, "1");
+}
+
 // The next step of a connection after a response.
 enum class AfterResponse { kReadNext, kClose, kDiscardAndClose };
 
@@ -528,20 +553,28 @@ class DisconnectWatch final : public ClientWatch {
 // Checks the header with the Api, reads the body when the request is
 // admitted, and returns the response, or nullopt when the client left.
 // Sets `after`.
-asio::awaitable<std::optional<Response>> AnswerRequest(
-    HttpServer::State& state, beast::tcp_stream& stream, beast::flat_buffer& buffer,
-    RequestParser& parser, std::string_view request_id, AfterResponse& after) {
+asio::awaitable<std::optional<Response>> AnswerRequest(HttpServer::State& state,
+                                                       beast::tcp_stream& stream,
+                                                       beast::flat_buffer& buffer,
+                                                       RequestParser& parser,
+                                                       std::string_view request_id,
+                                                       ConnectionSlot& slot, AfterResponse& after) {
     Admission admission = state.api.CheckHeader(parser.get());
+    // Held until the response is ready, as long as the body is in memory.
+    BodyBudget::Reservation body_bytes;
+    if (!admission.rejection && !parser.is_done() && TakesLargeBody(admission, parser)) {
+        ReserveBody(state, admission, parser, body_bytes);
+    }
     if (!admission.rejection && !parser.is_done()) {
         beast::error_code error;
-        if (!TakesLargeBody(admission, parser)) {
-            // A chunked body is checked against the limit as it arrives; a
-            // declared length is checked here, before any of it is read.
-            parser.body_limit(kSmallBodyBytes);
-            const auto length = parser.content_length();
-            if (length && *length > kSmallBodyBytes) {
-                error = beast_http::error::body_limit;
-            }
+        // A chunked body is checked against the limit as it arrives; a
+        // declared length is checked here, before any of it is read.
+        const std::uint64_t limit =
+            TakesLargeBody(admission, parser) ? state.limits.max_body_bytes : kSmallBodyBytes;
+        parser.body_limit(limit);
+        const auto length = parser.content_length();
+        if (length && *length > limit) {
+            error = beast_http::error::body_limit;
         }
         if (!error) {
             error = co_await ReadBody(stream, buffer, parser);
@@ -563,9 +596,12 @@ asio::awaitable<std::optional<Response>> AnswerRequest(
     const Request& request = parser.get();
     stream.expires_never();
     DisconnectWatch client(stream, buffer);
+    slot.MarkBusy();
     Response response =
         co_await state.api.Handle(request, request_id, std::move(admission), &client);
     co_await client.Stop();
+    // Writing the response waits for the client to read it.
+    slot.MarkWaiting();
     if (body_unread) {
         after = AfterResponse::kDiscardAndClose;
     } else {
@@ -588,13 +624,15 @@ asio::awaitable<AfterResponse> ServeOneRequest(HttpServer::State& state, beast::
     const ServerLimits& limits = state.limits;
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-    parser.body_limit(limits.max_body_bytes);
+    // The body's limit depends on the route, so it is set once the header
+    // has been admitted: a request without a key gets its 401 whatever
+    // length it declares.
+    parser.body_limit(boost::none);
 
     HeaderRead header = co_await ReadHeader(stream, buffer, parser, limits);
     if (header.disconnected) {
         co_return AfterResponse::kClose;
     }
-    slot.MarkBusy();
     InFlight in_flight(state.requests_in_flight);
 
     std::string request_id;
@@ -614,7 +652,7 @@ asio::awaitable<AfterResponse> ServeOneRequest(HttpServer::State& state, beast::
         response = MakeProblemResponse(*header.problem, 11, false);
         LogUnreadRequest(parser, request_id, header.problem->detail, *response);
     } else {
-        response = co_await AnswerRequest(state, stream, buffer, parser, request_id, after);
+        response = co_await AnswerRequest(state, stream, buffer, parser, request_id, slot, after);
         if (!response) {
             co_return AfterResponse::kClose;
         }

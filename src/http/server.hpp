@@ -14,6 +14,7 @@
 namespace conveyor::http {
 
 class Api;
+class BodyBudget;
 
 struct ServerLimits {
     std::size_t max_header_bytes = 16 * 1024;
@@ -26,6 +27,9 @@ struct ServerLimits {
     // one that has waited longest for its client to send; while every
     // connection works on a request, new ones wait.
     std::size_t max_connections = 10'000;
+    // Bytes of submission bodies each tenant may have in the server at once;
+    // null is no bound. Outlives the server.
+    BodyBudget* body_budget = nullptr;
 };
 
 // Accepts HTTP/1.1 connections and hands each request to the Api. One

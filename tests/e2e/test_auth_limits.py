@@ -826,3 +826,61 @@ def test_long_poll_answers_when_the_client_stops_sending(start_server):
     assert status == 200, "a client that closed its side still gets the task as it is"
     assert answered_after < 10, "the poll ends at the client's close, not after its 30 s wait"
     assert b"PENDING" in rest
+
+
+@pytest.mark.parametrize("path", ["/v1/tasks", "/nothing"])
+def test_huge_declared_body_without_key_is_401(authed, path):
+    server, _ = authed
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(post_header(path, 7_000_000))
+        status, headers, _ = read_head(sock)
+
+    assert status == 401, "the key is checked before the body's size"
+    assert headers.get("www-authenticate", "").startswith("Bearer")
+
+
+def test_stalled_bodies_at_the_cap_do_not_block_healthz(start_server):
+    server = start_server("api", "--max-connections", "4")
+    # Each sends a header that promises a body and never sends it.
+    stalled = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(4)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        time.sleep(0.5)
+        started = time.monotonic()
+        status, _, _ = server.request("GET", "/healthz", timeout=10)
+        answered_after = time.monotonic() - started
+    finally:
+        for sock in stalled:
+            sock.close()
+
+    assert status == 200
+    assert answered_after < 5, "a connection waiting for a body makes room at the cap"
+
+
+def test_body_bytes_per_tenant_are_bounded(start_server, keys_file):
+    path, keys = keys_file
+    server = start_server("api", "--api-keys-file", str(path), "--max-body-bytes-per-tenant", "1000")
+    body = json.dumps({"text": "x" * 800}).encode()
+    auth = f"Authorization: Bearer {keys['alpha']}"
+    holding = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        holding.sendall(post_header("/v1/tasks", len(body), auth) + body[:10])
+        time.sleep(0.5)
+        over, headers, over_body = server.request(
+            "POST", "/v1/tasks", {"text": "y" * 800}, bearer(keys["alpha"]))
+        other_tenant = server.request("POST", "/v1/tasks", {"text": "z" * 800}, bearer(keys["beta"]))
+        holding.sendall(body[10:])
+        held_status, _, _ = read_head(holding)
+    finally:
+        holding.close()
+    after = server.request("POST", "/v1/tasks", {"text": "y" * 800}, bearer(keys["alpha"]))
+
+    assert over == 429
+    assert over_body["code"] == "rate_limited"
+    assert "1000 bytes" in over_body["detail"]
+    assert retry_after_seconds(headers) >= 1
+    assert other_tenant[0] == 202, "the bound is per tenant"
+    assert held_status == 202, "the body that holds the bytes is still accepted"
+    assert after[0] == 202, "bytes are given back when a body's response is ready"
+

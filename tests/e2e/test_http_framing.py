@@ -344,3 +344,29 @@ def test_small_body_outside_submit_is_read(server):
     data = exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
                     b"Connection: close\r\n\r\n{}")
     assert response_of(data)[0] == 200
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"GET /healthz HTTP/1.1\nHost: x\n\n", b"GET /healthz HTTP/1.1\r\nHost: x\n\r\n"],
+    ids=["every-line", "one-line"],
+)
+def test_bare_line_feed_is_rejected_at_once(server, raw):
+    started = time.monotonic()
+    data = exchange(server, raw)
+    answered_after = time.monotonic() - started
+
+    assert_closing_problem(data, 400, "malformed_request")
+    assert answered_after < READ_TIMEOUT_S / 2, "the request must not wait for a line ending"
+
+
+def test_long_method_is_cut_in_the_detail(server):
+    method = b"X" * 5000
+    data = exchange(server, method + b" /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+    status, _, body = response_of(data)
+    problem = json.loads(body)
+    assert status == 405
+    assert problem["code"] == "method_not_allowed"
+    assert "X" * 32 in problem["detail"]
+    assert "X" * 33 not in problem["detail"]
