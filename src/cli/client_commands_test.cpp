@@ -833,8 +833,8 @@ TEST_F(GetCommand, WaitRetriesFirstPollAfter429) {
     }
 }
 
-// The server sends delay-seconds only, so an HTTP-date or a missing value
-// is read as the shortest delay, one second.
+// A missing value, a date in the past and 0 are all read as the shortest
+// delay, one second.
 TEST_F(GetCommand, WaitRetriesWithoutUsableRetryAfter) {
     const std::string cancelled = TaskJson(kTaskId, "CANCELLED");
     TestServer server({RateLimited(""),
@@ -848,6 +848,19 @@ TEST_F(GetCommand, WaitRetriesWithoutUsableRetryAfter) {
     EXPECT_EQ(output.exit_status, kExitOk) << output.err;
     EXPECT_EQ(output.out, cancelled + "\n");
     EXPECT_EQ(server.Requests().size(), 4U);
+}
+
+TEST_F(GetCommand, WaitStopsWhenRetryAfterDatePassesDeadline) {
+    // A date years ahead is past the 24 hours that --wait waits at most.
+    TestServer server(
+        {RateLimited("Sun, 21 Oct 2035 07:28:00 GMT"), {200, TaskJson(kTaskId, "COMPLETED")}});
+
+    CommandOutput output =
+        RunCommand({"get", std::string(kTaskId), "--wait", "--server", server.Url()});
+
+    EXPECT_EQ(output.exit_status, kExitServerError);
+    EXPECT_EQ(output.err, std::string(kRateLimited) + "\n");
+    EXPECT_EQ(server.Requests().size(), 1U);
 }
 
 TEST_F(GetCommand, WaitStopsWhenRetryAfterPassesDeadline) {

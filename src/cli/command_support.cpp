@@ -6,7 +6,10 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
+#include <optional>
 #include <ostream>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -45,15 +48,34 @@ bool IsTerminalStatus(std::string_view status) {
     return status == "COMPLETED" || status == "FAILED" || status == "CANCELLED";
 }
 
-// Returns the delay in a Retry-After value, at least kMinRetryDelay and at
-// most kMaxWait. The server sends delay-seconds, so an HTTP-date, like a
-// missing or invalid value, gives kMinRetryDelay.
+// Returns the seconds from now until an HTTP-date in the preferred form of
+// RFC 9110 ("Sun, 06 Nov 1994 08:49:37 GMT"), or nullopt when `value` is
+// not one. A date in the past gives 0.
+std::optional<std::int64_t> SecondsUntilHttpDate(std::string_view value) {
+    const std::string text(value);
+    std::tm parts{};
+    const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &parts);
+    if (end == nullptr || *end != '\0') {
+        return std::nullopt;
+    }
+    const std::time_t at = timegm(&parts);
+    const std::time_t now = std::time(nullptr);
+    return at > now ? static_cast<std::int64_t>(at - now) : 0;
+}
+
+// Returns the delay in a Retry-After value, delay-seconds or an HTTP-date,
+// at least kMinRetryDelay and at most kMaxWait. A missing or invalid value
+// gives kMinRetryDelay.
 std::chrono::seconds RetryAfterDelay(std::string_view value) {
     const std::chrono::seconds max_delay = kMaxWait;
     std::uint64_t seconds = 0;
     const auto parsed = std::from_chars(value.data(), value.data() + value.size(), seconds);
     if (value.empty() || parsed.ptr != value.data() + value.size()) {
-        return kMinRetryDelay;
+        const std::optional<std::int64_t> until = SecondsUntilHttpDate(value);
+        if (!until) {
+            return kMinRetryDelay;
+        }
+        seconds = static_cast<std::uint64_t>(*until);
     }
     if (parsed.ec == std::errc::result_out_of_range ||
         seconds > static_cast<std::uint64_t>(max_delay.count())) {
