@@ -96,8 +96,8 @@ void AddLimitFlags(CLI::App& command, Settings& settings, RawFlags& raw) {
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000}));
     command
         .add_option("--max-body-bytes-per-tenant", settings.max_body_bytes_per_tenant,
-                    "Bytes of submission bodies that each tenant may have in the server at once "
-                    "(being received or handled); 0 turns it off")
+                    "Bytes of request and response bodies that each tenant may have in the server "
+                    "at once (received, handled or not yet read by the client); 0 turns it off")
         ->envname(env("MAX_BODY_BYTES_PER_TENANT"))
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000'000}))
         ->capture_default_str();

@@ -863,6 +863,19 @@ TEST_F(GetCommand, WaitStopsWhenRetryAfterDatePassesDeadline) {
     EXPECT_EQ(server.Requests().size(), 1U);
 }
 
+TEST_F(GetCommand, WaitReadsObsoleteRetryAfterDates) {
+    // Both dates are years ahead, past the 24 hours that --wait waits.
+    for (const std::string date : {"Sunday, 21-Oct-35 07:28:00 GMT", "Sun Oct 21 07:28:00 2035"}) {
+        TestServer server({RateLimited(date), {200, TaskJson(kTaskId, "COMPLETED")}});
+
+        CommandOutput output =
+            RunCommand({"get", std::string(kTaskId), "--wait", "--server", server.Url()});
+
+        EXPECT_EQ(output.exit_status, kExitServerError) << date;
+        EXPECT_EQ(server.Requests().size(), 1U) << date;
+    }
+}
+
 TEST_F(GetCommand, WaitStopsWhenRetryAfterPassesDeadline) {
     // 100000 s is past the 24 hours that --wait waits at most.
     TestServer server({RateLimited("100000"), {200, TaskJson(kTaskId, "COMPLETED")}});

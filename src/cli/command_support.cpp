@@ -48,14 +48,24 @@ bool IsTerminalStatus(std::string_view status) {
     return status == "COMPLETED" || status == "FAILED" || status == "CANCELLED";
 }
 
-// Returns the seconds from now until an HTTP-date in the preferred form of
-// RFC 9110 ("Sun, 06 Nov 1994 08:49:37 GMT"), or nullopt when `value` is
-// not one. A date in the past gives 0.
+// Returns the seconds from now until an HTTP-date in any of the three forms
+// that RFC 9110 asks a recipient to read ("Sun, 06 Nov 1994 08:49:37 GMT",
+// "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"), or nullopt
+// when `value` is none of them. A date in the past gives 0.
 std::optional<std::int64_t> SecondsUntilHttpDate(std::string_view value) {
     const std::string text(value);
     std::tm parts{};
-    const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &parts);
-    if (end == nullptr || *end != '\0') {
+    bool parsed = false;
+    for (const char* format :
+         {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+        parts = std::tm{};
+        const char* end = strptime(text.c_str(), format, &parts);
+        if (end != nullptr && *end == '\0') {
+            parsed = true;
+            break;
+        }
+    }
+    if (!parsed) {
         return std::nullopt;
     }
     const std::time_t at = timegm(&parts);

@@ -35,6 +35,9 @@ constexpr std::string_view kUnavailableRetryAfter = "1";
 constexpr std::string_view kPendingRetryAfter = "1";
 // A long poll over its bound may find a free place as soon as another ends.
 constexpr std::string_view kWaitLimitedRetryAfter = "1";
+// Responses up to this size are sent without a reservation of the tenant's
+// memory budget.
+constexpr std::size_t kSmallResponseBytes = 4 * 1024;
 
 // The tenant of every request while authentication is off.
 constexpr std::string_view kDefaultTenant = "";
@@ -244,7 +247,7 @@ struct Api::Context {
     std::string tenant;
     std::string_view traceparent;  // the valid traceparent header, or empty
     TraceParent trace;             // its fields, empty without one
-    ClientWatch* client;           // null when nothing watches the connection
+    ConnectionHooks* connection;   // null when nothing watches the connection
 };
 
 Api::Api(TaskStore& store, CreateCommit& create_commit, asio::thread_pool& db_pool,
@@ -280,7 +283,10 @@ Admission Api::CheckHeader(const Request& request) {
         return admission;
     }
 
-    const std::string_view path = target->encoded_path();
+    // A detail quotes at most this much of a path, so a long path cannot
+    // make a long problem body.
+    constexpr std::size_t kMaxQuotedPath = 200;
+    const std::string_view path = target->encoded_path().substr(0, kMaxQuotedPath);
     if (admission.match.route == Route::kNone) {
         admission.rejection = MakeProblem(ErrorCode::kNotFound,
                                           "No route matches " + std::string(path) + ".", request);
@@ -312,11 +318,11 @@ asio::awaitable<Response> Api::Handle(const Request& request, std::string_view r
 }
 
 asio::awaitable<Response> Api::Handle(const Request& request, std::string_view request_id,
-                                      Admission admission, ClientWatch* client) {
+                                      Admission admission, ConnectionHooks* connection) {
     const auto started = std::chrono::steady_clock::now();
     Context context{
         request, request_id, std::move(admission.match), {}, std::move(admission.tenant), {},
-        {},      client};
+        {},      connection};
     context.traceparent = ValidTraceParentHeader(request);
     if (!context.traceparent.empty()) {
         context.trace = *ParseTraceParent(context.traceparent);
@@ -333,6 +339,15 @@ asio::awaitable<Response> Api::Handle(const Request& request, std::string_view r
     if (!response) {
         response =
             MakeProblem(ErrorCode::kInternalError, "The request failed unexpectedly.", request);
+    }
+    if (connection != nullptr && request.method() != beast_http::verb::head &&
+        response->body().size() > kSmallResponseBytes &&
+        !connection->ReserveResponse(context.tenant, response->body().size())) {
+        response = MakeProblem(ErrorCode::kRateLimited,
+                               "The responses this tenant has not read yet hold too much memory; "
+                               "read them, then retry after the Retry-After seconds.",
+                               request);
+        response->set(beast_http::field::retry_after, "1");
     }
     FinishRequest(request, request_id, context.match.route, context.tenant, context.trace,
                   *response, started);
@@ -597,8 +612,9 @@ asio::awaitable<Response> Api::GetTask(Context& context) {
                 co_return MakeWaitLimited(outcome, *guards_.wait_limit, request);
             }
         }
-        const asio::cancellation_slot gone =
-            context.client != nullptr ? context.client->StartWatching() : asio::cancellation_slot();
+        const asio::cancellation_slot gone = context.connection != nullptr
+                                                 ? context.connection->StartWatching()
+                                                 : asio::cancellation_slot();
         co_await watcher_.WaitForFinish(task_id, deadline, gone);
         task = co_await RunBlocking(db_pool_, load);
     }

@@ -60,18 +60,23 @@ struct Admission {
     std::optional<Response> rejection;
 };
 
-// Tells a request's handler when its client disconnects, so that a long
-// poll stops waiting for a client that is gone. The server passes one with
-// each request.
-class ClientWatch {
+// What a request's handler may ask of the connection it came on. The server
+// passes one with each request.
+class ConnectionHooks {
   public:
-    // Starts watching the connection. The returned slot is signalled, on the
+    // Starts watching the connection, so that a long poll stops waiting for
+    // a client that is gone. The returned slot is signalled, on the
     // connection's strand, when the client closes its side or the
     // connection breaks. Call at most once per request.
     virtual boost::asio::cancellation_slot StartWatching() = 0;
 
+    // Reserves the tenant's memory budget for a response body of `bytes`,
+    // until the response has been written. Returns false when the tenant is
+    // over its bound, and the response must not be sent.
+    virtual bool ReserveResponse(std::string_view tenant, std::uint64_t bytes) = 0;
+
   protected:
-    ~ClientWatch() = default;
+    ~ConnectionHooks() = default;
 };
 
 // Builds an application/problem+json response.
@@ -96,9 +101,12 @@ class Api {
     // `admission` is returned as it is. Either way the request is counted
     // and logged. Never throws: an unexpected exception becomes a 500
     // internal_error and an error log line. A long poll ends early, and
-    // answers with the task as it is, when `client` reports a disconnect.
+    // answers with the task as it is, when `connection` reports a
+    // disconnect. A response body over 4 KiB that `connection` has no
+    // budget for becomes a 429.
     boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id,
-                                            Admission admission, ClientWatch* client = nullptr);
+                                            Admission admission,
+                                            ConnectionHooks* connection = nullptr);
 
     // Runs CheckHeader and then Handle, for a request read whole.
     boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id);

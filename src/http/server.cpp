@@ -38,6 +38,17 @@ namespace beast = boost::beast;
 namespace beast_http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
+// What a connection waits for. At the cap, the connection to close is
+// chosen by this order first, so that a connection which costs its client
+// the least to lose goes first, and an upload in progress goes last.
+enum class Wait : int {
+    kNextRequest = 0,  // nothing of a request yet, or input discarded before a close
+    kHeader = 1,       // the rest of a request's header
+    kReader = 2,       // the client to read a response
+    kBody = 3,         // the rest of a request's body
+    kNothing = 4,      // the Api handles a request, long polls included: never closed
+};
+
 // One open connection, as the accept loop sees it when it looks for one to
 // close at the cap.
 struct Connection {
@@ -47,11 +58,7 @@ struct Connection {
     const asio::any_io_executor strand;
     // Null once the session ends. Read and written only on `strand`.
     beast::tcp_stream* stream;
-    // True while the server waits for the client: for a request's first
-    // byte, the rest of its header or its body, for the client to read a
-    // response, or while it discards input before a close. False while the
-    // Api handles a request, long polls included.
-    std::atomic<bool> waiting{true};
+    std::atomic<Wait> waiting{Wait::kNextRequest};
     // When the current wait began, in steady-clock ticks.
     std::atomic<std::chrono::steady_clock::rep> waiting_since{0};
     bool evicted = false;  // guarded by State::connections_mutex
@@ -118,12 +125,12 @@ class ConnectionSlot {
 
     // The connection waits for the client from now on, and may be closed to
     // make room at the cap.
-    void MarkWaiting() {
+    void MarkWaiting(Wait wait) {
         connection_->waiting_since.store(
             std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
-        connection_->waiting.store(true, std::memory_order_relaxed);
-        if (state_->open_connections.load(std::memory_order_relaxed) >=
-            state_->limits.max_connections) {
+        const Wait before = connection_->waiting.exchange(wait, std::memory_order_relaxed);
+        if (before == Wait::kNothing && state_->open_connections.load(std::memory_order_relaxed) >=
+                                            state_->limits.max_connections) {
             // The accept loop may be asleep because every connection was
             // busy; this one can now make room.
             asio::post(state_->accept_strand,
@@ -133,7 +140,7 @@ class ConnectionSlot {
 
     // The Api handles a request on the connection, which is not closed to
     // make room until the response is ready.
-    void MarkBusy() { connection_->waiting.store(false, std::memory_order_relaxed); }
+    void MarkBusy() { connection_->waiting.store(Wait::kNothing, std::memory_order_relaxed); }
 
   private:
     std::shared_ptr<HttpServer::State> state_;
@@ -185,40 +192,46 @@ void LogCapReached(HttpServer::State& state) {
     }
 }
 
-// Returns the connection that has waited longest for its client to send and
-// is not being closed already, or null when every connection is busy. Call
-// with connections_mutex held.
-std::shared_ptr<Connection> LongestWaitingLocked(const HttpServer::State& state) {
-    std::shared_ptr<Connection> oldest;
-    auto oldest_since = std::numeric_limits<std::chrono::steady_clock::rep>::max();
+// Returns the connection to close first to make room: of those that wait
+// for their client and are not being closed already, the one whose wait
+// comes first in the order of Wait, and of those the one that has waited
+// longest. Null when every connection is busy. Call with connections_mutex
+// held.
+std::shared_ptr<Connection> FirstToEvictLocked(const HttpServer::State& state) {
+    std::shared_ptr<Connection> first;
+    auto first_wait = Wait::kNothing;
+    auto first_since = std::numeric_limits<std::chrono::steady_clock::rep>::max();
     for (const std::shared_ptr<Connection>& connection : state.connections) {
-        if (connection->evicted || !connection->waiting.load(std::memory_order_relaxed)) {
+        const Wait wait = connection->waiting.load(std::memory_order_relaxed);
+        if (connection->evicted || wait == Wait::kNothing || wait > first_wait) {
             continue;
         }
         const auto since = connection->waiting_since.load(std::memory_order_relaxed);
-        if (since < oldest_since) {
-            oldest_since = since;
-            oldest = connection;
+        if (wait < first_wait || since < first_since) {
+            first_wait = wait;
+            first_since = since;
+            first = connection;
         }
     }
-    return oldest;
+    return first;
 }
 
-// Closes the connection that has waited longest for its client to send,
-// unless it has started on a request by the time its strand runs the close.
-// Returns false when every connection is busy.
-bool EvictLongestWaiting(const std::shared_ptr<HttpServer::State>& state) {
+// Closes the connection that FirstToEvictLocked picks, unless the Api has
+// started on a request there by the time its strand runs the close. Returns
+// false when every connection is busy.
+bool EvictOne(const std::shared_ptr<HttpServer::State>& state) {
     std::shared_ptr<Connection> victim;
     {
         const std::lock_guard lock(state->connections_mutex);
-        victim = LongestWaitingLocked(*state);
+        victim = FirstToEvictLocked(*state);
         if (!victim) {
             return false;
         }
         victim->evicted = true;
     }
     asio::post(victim->strand, [state, victim] {
-        if (victim->stream != nullptr && victim->waiting.load(std::memory_order_relaxed)) {
+        if (victim->stream != nullptr &&
+            victim->waiting.load(std::memory_order_relaxed) != Wait::kNothing) {
             metrics::Service().http_connections_evicted.Add(1);
             victim->stream->close();
             return;
@@ -331,7 +344,7 @@ void HttpServer::Start() {
                 // the ones after it wait in the listen backlog.
                 while (state->open_connections >= state->limits.max_connections) {
                     LogCapReached(*state);
-                    if (EvictLongestWaiting(state)) {
+                    if (EvictOne(state)) {
                         break;
                     }
                     co_await WaitForFreeSlot(*state);
@@ -435,7 +448,8 @@ bool IsDisconnect(const beast::error_code& error) {
 // timeout applies until the first byte and the request timeout after it, so
 // a client that sends its header a byte at a time is cut off.
 asio::awaitable<HeaderRead> ReadHeader(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                       RequestParser& parser, const ServerLimits& limits) {
+                                       RequestParser& parser, const ServerLimits& limits,
+                                       ConnectionSlot& slot) {
     if (buffer.size() == 0) {
         stream.expires_after(limits.idle_timeout);
         const auto first = co_await stream.async_read_some(buffer.prepare(kHeaderReadBytes),
@@ -445,6 +459,7 @@ asio::awaitable<HeaderRead> ReadHeader(beast::tcp_stream& stream, beast::flat_bu
         }
         buffer.commit(std::get<1>(first));
     }
+    slot.MarkWaiting(Wait::kHeader);
     stream.expires_after(limits.request_timeout);
     std::size_t scanned = 0;
     // Each pass reads at least one byte, and kTooLarge ends the loop once
@@ -496,16 +511,25 @@ asio::awaitable<beast::error_code> ReadBody(beast::tcp_stream& stream, beast::fl
     co_return std::get<0>(body_read);
 }
 
-// Reads from the connection while a request is handled, to learn that the
-// client has gone: a long poll then stops waiting instead of holding its
-// slot until the wait ends. Data that arrives meanwhile, the start of a
+// The connection as a request's handler sees it. StartWatching reads from
+// the connection while the request is handled, to learn that the client
+// has gone: a long poll then stops waiting instead of holding its slot
+// until the wait ends. Data that arrives meanwhile, the start of a
 // pipelined request, stays in the buffer, and watching stops there.
-class DisconnectWatch final : public ClientWatch {
+// ReserveResponse takes the response's bytes from the tenant's body budget
+// into `response_bytes`, which the caller holds until the response is
+// written.
+class ServerConnectionHooks final : public ConnectionHooks {
   public:
-    DisconnectWatch(beast::tcp_stream& stream, beast::flat_buffer& buffer)
-        : stream_(stream), buffer_(buffer) {}
-    DisconnectWatch(const DisconnectWatch&) = delete;
-    DisconnectWatch& operator=(const DisconnectWatch&) = delete;
+    ServerConnectionHooks(beast::tcp_stream& stream, beast::flat_buffer& buffer, BodyBudget* budget,
+                          BodyBudget::Reservation& response_bytes)
+        : stream_(stream), buffer_(buffer), budget_(budget), response_bytes_(response_bytes) {}
+    ServerConnectionHooks(const ServerConnectionHooks&) = delete;
+    ServerConnectionHooks& operator=(const ServerConnectionHooks&) = delete;
+
+    bool ReserveResponse(std::string_view tenant, std::uint64_t bytes) override {
+        return budget_ == nullptr || budget_->TryReserve(tenant, bytes, response_bytes_);
+    }
 
     asio::cancellation_slot StartWatching() override {
         if (!read_ended_) {
@@ -543,6 +567,8 @@ class DisconnectWatch final : public ClientWatch {
 
     beast::tcp_stream& stream_;
     beast::flat_buffer& buffer_;
+    BodyBudget* budget_;
+    BodyBudget::Reservation& response_bytes_;
     asio::cancellation_signal gone_;
     // Created when watching starts; cancelled when the read ends.
     std::optional<asio::steady_timer> read_ended_;
@@ -550,20 +576,24 @@ class DisconnectWatch final : public ClientWatch {
     bool stopping_ = false;
 };
 
+// The tenant's body budget that one request holds until its response has
+// been written: the request body and the response body are both in memory
+// until then.
+struct RequestBudget {
+    BodyBudget::Reservation request_bytes;
+    BodyBudget::Reservation response_bytes;
+};
+
 // Checks the header with the Api, reads the body when the request is
 // admitted, and returns the response, or nullopt when the client left.
 // Sets `after`.
-asio::awaitable<std::optional<Response>> AnswerRequest(HttpServer::State& state,
-                                                       beast::tcp_stream& stream,
-                                                       beast::flat_buffer& buffer,
-                                                       RequestParser& parser,
-                                                       std::string_view request_id,
-                                                       ConnectionSlot& slot, AfterResponse& after) {
+asio::awaitable<std::optional<Response>> AnswerRequest(
+    HttpServer::State& state, beast::tcp_stream& stream, beast::flat_buffer& buffer,
+    RequestParser& parser, std::string_view request_id, ConnectionSlot& slot, RequestBudget& budget,
+    AfterResponse& after) {
     Admission admission = state.api.CheckHeader(parser.get());
-    // Held until the response is ready, as long as the body is in memory.
-    BodyBudget::Reservation body_bytes;
     if (!admission.rejection && !parser.is_done() && TakesLargeBody(admission, parser)) {
-        ReserveBody(state, admission, parser, body_bytes);
+        ReserveBody(state, admission, parser, budget.request_bytes);
     }
     if (!admission.rejection && !parser.is_done()) {
         beast::error_code error;
@@ -577,6 +607,7 @@ asio::awaitable<std::optional<Response>> AnswerRequest(HttpServer::State& state,
             error = beast_http::error::body_limit;
         }
         if (!error) {
+            slot.MarkWaiting(Wait::kBody);
             error = co_await ReadBody(stream, buffer, parser);
         }
         if (error) {
@@ -595,13 +626,11 @@ asio::awaitable<std::optional<Response>> AnswerRequest(HttpServer::State& state,
     const bool body_unread = !parser.is_done();
     const Request& request = parser.get();
     stream.expires_never();
-    DisconnectWatch client(stream, buffer);
+    ServerConnectionHooks hooks(stream, buffer, state.limits.body_budget, budget.response_bytes);
     slot.MarkBusy();
     Response response =
-        co_await state.api.Handle(request, request_id, std::move(admission), &client);
-    co_await client.Stop();
-    // Writing the response waits for the client to read it.
-    slot.MarkWaiting();
+        co_await state.api.Handle(request, request_id, std::move(admission), &hooks);
+    co_await hooks.Stop();
     if (body_unread) {
         after = AfterResponse::kDiscardAndClose;
     } else {
@@ -622,6 +651,7 @@ asio::awaitable<std::optional<Response>> AnswerRequest(HttpServer::State& state,
 asio::awaitable<AfterResponse> ServeOneRequest(HttpServer::State& state, beast::tcp_stream& stream,
                                                beast::flat_buffer& buffer, ConnectionSlot& slot) {
     const ServerLimits& limits = state.limits;
+    RequestBudget budget;
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
     // The body's limit depends on the route, so it is set once the header
@@ -629,7 +659,7 @@ asio::awaitable<AfterResponse> ServeOneRequest(HttpServer::State& state, beast::
     // length it declares.
     parser.body_limit(boost::none);
 
-    HeaderRead header = co_await ReadHeader(stream, buffer, parser, limits);
+    HeaderRead header = co_await ReadHeader(stream, buffer, parser, limits, slot);
     if (header.disconnected) {
         co_return AfterResponse::kClose;
     }
@@ -652,13 +682,15 @@ asio::awaitable<AfterResponse> ServeOneRequest(HttpServer::State& state, beast::
         response = MakeProblemResponse(*header.problem, 11, false);
         LogUnreadRequest(parser, request_id, header.problem->detail, *response);
     } else {
-        response = co_await AnswerRequest(state, stream, buffer, parser, request_id, slot, after);
+        response =
+            co_await AnswerRequest(state, stream, buffer, parser, request_id, slot, budget, after);
         if (!response) {
             co_return AfterResponse::kClose;
         }
     }
     response->set("X-Request-Id", request_id);
     response->keep_alive(after == AfterResponse::kReadNext);
+    slot.MarkWaiting(Wait::kReader);
 
     stream.expires_after(limits.request_timeout);
     const auto written =
@@ -688,13 +720,13 @@ asio::awaitable<void> RunSession(std::shared_ptr<HttpServer::State> state, tcp::
     beast::flat_buffer buffer;
     AfterResponse after = co_await ServeOneRequest(*state, stream, buffer, slot);
     while (after == AfterResponse::kReadNext) {
-        slot.MarkWaiting();
+        slot.MarkWaiting(Wait::kNextRequest);
         after = co_await ServeOneRequest(*state, stream, buffer, slot);
     }
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     if (after == AfterResponse::kDiscardAndClose) {
-        slot.MarkWaiting();
+        slot.MarkWaiting(Wait::kNextRequest);
         co_await DiscardInput(stream);
     }
 }

@@ -884,3 +884,62 @@ def test_body_bytes_per_tenant_are_bounded(start_server, keys_file):
     assert held_status == 202, "the body that holds the bytes is still accepted"
     assert after[0] == 202, "bytes are given back when a body's response is ready"
 
+
+def test_upload_in_progress_outlasts_idle_connections_at_the_cap(start_server):
+    server = start_server("api", "--max-connections", "3")
+    body = json.dumps({"text": "an upload in progress"}).encode()
+    uploading = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    idle = []
+    newcomer = None
+    try:
+        uploading.sendall(post_header("/v1/tasks", len(body)) + body[:5])
+        time.sleep(0.2)
+        idle = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(2)]
+        time.sleep(0.2)
+        newcomer = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        newcomer.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        health, _, _ = read_head(newcomer)
+        idle_closed = closed_by_server(idle[0], 10)
+        uploading.sendall(body[5:])
+        upload_status, _, _ = read_head(uploading)
+    finally:
+        for sock in [uploading, *idle] + ([newcomer] if newcomer else []):
+            sock.close()
+
+    assert health == 200
+    assert idle_closed, "an idle connection makes room before an upload does"
+    assert upload_status == 202, "the upload that waited longest still completes"
+
+
+def test_unread_responses_count_against_the_body_budget(start_server):
+    server = start_server("api", "--max-body-bytes-per-tenant", "8000000")
+    # Each escape is six bytes of JSON, so the text's response is about 6 MB.
+    task = server.request("POST", "/v1/tasks", '{"text": "' + "\\u0001" * 1_000_000 + '"}')
+    assert task[0] == 202, task
+    request = (f"GET /v1/tasks/{task[2]['task_id']}?include=text HTTP/1.1\r\n"
+               "Host: x\r\n\r\n").encode()
+    unread = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    unread.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    unread.settimeout(30)
+    try:
+        unread.connect(("127.0.0.1", server.port))
+        unread.sendall(request)
+        time.sleep(1.0)
+        while_unread = server.request("GET", f"/v1/tasks/{task[2]['task_id']}?include=text")
+        received = 0
+        while received < 6_000_000:
+            chunk = unread.recv(1 << 20)
+            if not chunk:
+                break
+            received += len(chunk)
+    finally:
+        unread.close()
+    time.sleep(0.5)
+    after_read = server.request("GET", f"/v1/tasks/{task[2]['task_id']}?include=text")
+
+    assert while_unread[0] == 429
+    assert while_unread[2]["code"] == "rate_limited"
+    assert retry_after_seconds(while_unread[1]) >= 1
+    assert received >= 6_000_000, "the held response is sent whole"
+    assert after_read[0] == 200, "the budget comes back once the response is written"
+
