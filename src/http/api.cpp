@@ -185,6 +185,19 @@ std::string_view QuotedMethod(const Request& request) {
     return request.method_string().substr(0, kMaxQuotedMethod);
 }
 
+// Builds the 429 for a request whose response the tenant has no memory
+// budget for.
+Response MakeMemoryLimited(const Request& request) {
+    Response response =
+        MakeProblem(ErrorCode::kRateLimited,
+                    "The request and response bodies of this tenant in the server are over "
+                    "--max-body-bytes-per-tenant; read the responses already sent, then retry "
+                    "after the Retry-After seconds.",
+                    request);
+    response.set(beast_http::field::retry_after, "1");
+    return response;
+}
+
 // Counts a request in the request metrics and writes its log line.
 void FinishRequest(const Request& request, std::string_view request_id, Route route,
                    std::string_view tenant, const TraceParent& trace, const Response& response,
@@ -328,6 +341,15 @@ asio::awaitable<Response> Api::Handle(const Request& request, std::string_view r
         context.trace = *ParseTraceParent(context.traceparent);
     }
     std::optional<Response> response = std::move(admission.rejection);
+    // A task with its text, or a page of tasks, can be megabytes of JSON:
+    // it is not built while the tenant's budget is used up.
+    const bool may_be_large =
+        (context.match.route == Route::kTask || context.match.route == Route::kTasks) &&
+        (request.method() == beast_http::verb::get || request.method() == beast_http::verb::head);
+    if (!response && may_be_large && connection != nullptr &&
+        connection->TenantNearBound(context.tenant)) {
+        response = MakeMemoryLimited(request);
+    }
     if (!response) {
         try {
             response = co_await Route(context);
@@ -340,14 +362,9 @@ asio::awaitable<Response> Api::Handle(const Request& request, std::string_view r
         response =
             MakeProblem(ErrorCode::kInternalError, "The request failed unexpectedly.", request);
     }
-    if (connection != nullptr && request.method() != beast_http::verb::head &&
-        response->body().size() > kSmallResponseBytes &&
+    if (connection != nullptr && response->body().size() > kSmallResponseBytes &&
         !connection->ReserveResponse(context.tenant, response->body().size())) {
-        response = MakeProblem(ErrorCode::kRateLimited,
-                               "The responses this tenant has not read yet hold too much memory; "
-                               "read them, then retry after the Retry-After seconds.",
-                               request);
-        response->set(beast_http::field::retry_after, "1");
+        response = MakeMemoryLimited(request);
     }
     FinishRequest(request, request_id, context.match.route, context.tenant, context.trace,
                   *response, started);

@@ -75,6 +75,11 @@ class ConnectionHooks {
     // over its bound, and the response must not be sent.
     virtual bool ReserveResponse(std::string_view tenant, std::uint64_t bytes) = 0;
 
+    // Returns true when the tenant holds part of its memory budget and the
+    // rest may be too small for the largest task, so that a request whose
+    // response may be that large is refused before it is built.
+    virtual bool TenantNearBound(std::string_view tenant) = 0;
+
   protected:
     ~ConnectionHooks() = default;
 };

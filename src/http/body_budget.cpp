@@ -35,6 +35,16 @@ void BodyBudget::Reservation::Release() {
     bytes_ = 0;
 }
 
+bool BodyBudget::NearBound(std::string_view tenant, std::uint64_t bytes) {
+    if (max_per_tenant_ == 0) {
+        return false;
+    }
+    const std::lock_guard lock(mutex_);
+    const auto found = per_tenant_.find(tenant);
+    return found != per_tenant_.end() && found->second > 0 &&
+           bytes > max_per_tenant_ - std::min(found->second, max_per_tenant_);
+}
+
 bool BodyBudget::TryReserve(std::string_view tenant, std::uint64_t bytes,
                             Reservation& reservation) {
     if (max_per_tenant_ == 0) {

@@ -47,6 +47,10 @@ class BodyBudget {
 
     std::uint64_t MaxPerTenant() const { return max_per_tenant_; }
 
+    // Returns true when `tenant` holds a reservation and has less than
+    // `bytes` left before its bound.
+    bool NearBound(std::string_view tenant, std::uint64_t bytes);
+
   private:
     struct TenantHash {
         using is_transparent = void;

@@ -65,6 +65,18 @@ TEST(BodyBudget, MovedReservationReleasesOnce) {
     EXPECT_TRUE(budget.TryReserve("alpha", 100, probe));
 }
 
+TEST(BodyBudget, NearBoundWhenLessThanAskedIsLeft) {
+    BodyBudget budget(100);
+    BodyBudget::Reservation part;
+
+    EXPECT_FALSE(budget.NearBound("alpha", 500)) << "a tenant that holds nothing is never near";
+    ASSERT_TRUE(budget.TryReserve("alpha", 60, part));
+
+    EXPECT_FALSE(budget.NearBound("alpha", 40));
+    EXPECT_TRUE(budget.NearBound("alpha", 41));
+    EXPECT_FALSE(budget.NearBound("beta", 41));
+}
+
 TEST(BodyBudget, ZeroBoundIsOff) {
     BodyBudget budget(0);
     BodyBudget::Reservation first;

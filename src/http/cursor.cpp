@@ -27,9 +27,9 @@ std::string QueryFingerprint(const ListQuery& query) {
     std::string canonical;
     append_field(canonical, "order", query.descending ? "desc" : "asc");
     std::string statuses;
-    for (const TaskStatus status : {TaskStatus::kPending, TaskStatus::kProcessing,
-                                    TaskStatus::kCompleted, TaskStatus::kFailed,
-                                    TaskStatus::kCancelled}) {
+    for (const TaskStatus status :
+         {TaskStatus::kPending, TaskStatus::kProcessing, TaskStatus::kCompleted,
+          TaskStatus::kFailed, TaskStatus::kCancelled}) {
         for (const TaskStatus wanted : query.statuses) {
             if (wanted == status) {
                 statuses += ToString(status);
@@ -79,8 +79,7 @@ std::optional<ListPosition> DecodeCursor(std::string_view cursor, std::string_vi
 
     // The signature is ours, so the layout is trusted from here on; only
     // the binding to this query remains to check.
-    const std::string expected_prefix =
-        std::string(kVersion) + "|" + HexEncode(fingerprint) + "|";
+    const std::string expected_prefix = std::string(kVersion) + "|" + HexEncode(fingerprint) + "|";
     if (!payload.starts_with(expected_prefix)) {
         return std::nullopt;
     }
@@ -91,8 +90,8 @@ std::optional<ListPosition> DecodeCursor(std::string_view cursor, std::string_vi
     }
     ListPosition position;
     const std::string_view millis = rest.substr(0, separator);
-    const auto parsed = std::from_chars(millis.data(), millis.data() + millis.size(),
-                                        position.created_at);
+    const auto parsed =
+        std::from_chars(millis.data(), millis.data() + millis.size(), position.created_at);
     if (parsed.ec != std::errc() || parsed.ptr != millis.data() + millis.size()) {
         return std::nullopt;
     }

@@ -117,9 +117,13 @@ std::string ToValidUtf8(std::string_view text) {
 
 }  // namespace
 
-unsigned HttpStatusOf(ErrorCode code) { return InfoOf(code).status; }
+unsigned HttpStatusOf(ErrorCode code) {
+    return InfoOf(code).status;
+}
 
-std::string_view CodeName(ErrorCode code) { return InfoOf(code).name; }
+std::string_view CodeName(ErrorCode code) {
+    return InfoOf(code).name;
+}
 
 std::string ToJson(const Problem& problem) {
     const CodeInfo info = InfoOf(problem.code);

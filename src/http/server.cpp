@@ -521,14 +521,22 @@ asio::awaitable<beast::error_code> ReadBody(beast::tcp_stream& stream, beast::fl
 // written.
 class ServerConnectionHooks final : public ConnectionHooks {
   public:
-    ServerConnectionHooks(beast::tcp_stream& stream, beast::flat_buffer& buffer, BodyBudget* budget,
-                          BodyBudget::Reservation& response_bytes)
-        : stream_(stream), buffer_(buffer), budget_(budget), response_bytes_(response_bytes) {}
+    ServerConnectionHooks(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                          const ServerLimits& limits, BodyBudget::Reservation& response_bytes)
+        : stream_(stream),
+          buffer_(buffer),
+          budget_(limits.body_budget),
+          largest_body_(limits.max_body_bytes),
+          response_bytes_(response_bytes) {}
     ServerConnectionHooks(const ServerConnectionHooks&) = delete;
     ServerConnectionHooks& operator=(const ServerConnectionHooks&) = delete;
 
     bool ReserveResponse(std::string_view tenant, std::uint64_t bytes) override {
         return budget_ == nullptr || budget_->TryReserve(tenant, bytes, response_bytes_);
+    }
+
+    bool TenantNearBound(std::string_view tenant) override {
+        return budget_ != nullptr && budget_->NearBound(tenant, largest_body_);
     }
 
     asio::cancellation_slot StartWatching() override {
@@ -568,6 +576,8 @@ class ServerConnectionHooks final : public ConnectionHooks {
     beast::tcp_stream& stream_;
     beast::flat_buffer& buffer_;
     BodyBudget* budget_;
+    // A task's JSON is at most about as large as the largest submission.
+    std::uint64_t largest_body_;
     BodyBudget::Reservation& response_bytes_;
     asio::cancellation_signal gone_;
     // Created when watching starts; cancelled when the read ends.
@@ -626,7 +636,7 @@ asio::awaitable<std::optional<Response>> AnswerRequest(
     const bool body_unread = !parser.is_done();
     const Request& request = parser.get();
     stream.expires_never();
-    ServerConnectionHooks hooks(stream, buffer, state.limits.body_budget, budget.response_bytes);
+    ServerConnectionHooks hooks(stream, buffer, state.limits, budget.response_bytes);
     slot.MarkBusy();
     Response response =
         co_await state.api.Handle(request, request_id, std::move(admission), &hooks);

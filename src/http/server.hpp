@@ -2,7 +2,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -35,7 +34,7 @@ struct ServerLimits {
 // Accepts HTTP/1.1 connections and hands each request to the Api. One
 // coroutine per connection, on its own strand, with keep-alive.
 class HttpServer {
-public:
+  public:
     HttpServer(boost::asio::any_io_executor executor, Api& api, ServerLimits limits);
     ~HttpServer();
 
@@ -60,7 +59,7 @@ public:
     // call; defined in server.cpp.
     struct State;
 
-private:
+  private:
     std::shared_ptr<State> state_;
 };
 
