@@ -13,11 +13,17 @@ at half that rate three times:
 
 It prints the latency percentiles, the scheduling-delay percentiles of the
 server's threads, the database backends and wrk, and the CPU shares.
+
+With --route submit it profiles submissions instead: wrk sends
+bench/wrk/submit.lua at 64 connections for the whole run, as `make bench`
+does at its maximum rate, and `perf record -a -g` samples the machine for
+a few seconds in the middle, to show which processes and libraries use
+the CPU.
 Needs the release build, wrk and perf (Debian: linux-perf), and runs as
 root or with perf_event_paranoid at -1 or lower.
 
 Usage: /usr/bin/python3 bench/profile_get.py [--backend postgresql|sqlite]
-       [--tasks 20000] [--seconds 10]
+       [--route get|submit] [--tasks 20000] [--seconds 10]
 """
 
 import argparse
@@ -144,9 +150,30 @@ def perf_report(data, sort, limit):
     return rows[:limit]
 
 
+def print_cpu_shares(data):
+    print("-- CPU samples by command")
+    for row in perf_report(data, "comm", 8):
+        print(row)
+    print("-- CPU samples by command and object")
+    for row in perf_report(data, "comm,dso", 16):
+        print(row)
+
+
+def profile_submissions(workspace, server, seconds):
+    """Profile the machine while wrk submits at 64 connections."""
+    cpu_data = workspace.root / "submit-cpu.data"
+    load = wrk.Load(SUBMIT_SCRIPT, server.base_url + "/", MAX_RATE_CONNECTIONS, 1, seconds, {})
+    report = run_load(workspace, load, "submit-cpu",
+                      ["perf", "record", "-a", "-g", "-F", "999", "-o", str(cpu_data),
+                       "--", "sleep", str(PROFILER_SECONDS)])
+    describe_latency("submissions, 64 connections, perf record -a", report)
+    print_cpu_shares(cpu_data)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--route", choices=("get", "submit"), default="get")
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks to read at random")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     arguments = parser.parse_args()
@@ -157,6 +184,10 @@ def main():
     try:
         database = workspace.database(arguments.backend)
         server = services.start_conveyor(workspace, BINARY, "api", database)
+        if arguments.route == "submit":
+            profile_submissions(workspace, server, arguments.seconds)
+            server.stop()
+            return
         ids = fill(workspace, server, database, arguments.tasks)
         ids_path = workspace.root / "ids.txt"
         ids_path.write_text("\n".join(ids) + "\n")
@@ -184,12 +215,7 @@ def main():
                           ["perf", "record", "-a", "-g", "-F", "999", "-o", str(cpu_data),
                            "--", "sleep", str(PROFILER_SECONDS)])
         describe_latency(f"paced at {half}/s, perf record -a", report)
-        print("-- CPU samples by command")
-        for row in perf_report(cpu_data, "comm", 8):
-            print(row)
-        print("-- CPU samples by command and object")
-        for row in perf_report(cpu_data, "comm,dso", 16):
-            print(row)
+        print_cpu_shares(cpu_data)
         server.stop()
     finally:
         workspace.close()
