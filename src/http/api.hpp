@@ -60,8 +60,8 @@ struct Admission {
     std::optional<Response> rejection;
 };
 
-// What a request's handler may ask of the connection it came on. The server
-// passes one with each request.
+// The operations that a request's handler may use on the connection the
+// request came on. The server passes one with each request.
 class ConnectionHooks {
   public:
     // Starts watching the connection, so that a long poll stops waiting for
@@ -75,9 +75,9 @@ class ConnectionHooks {
     // over its bound, and the response must not be sent.
     virtual bool ReserveResponse(std::string_view tenant, std::uint64_t bytes) = 0;
 
-    // Returns true when the tenant holds part of its memory budget and the
-    // rest may be too small for the largest task, so that a request whose
-    // response may be that large is refused before it is built.
+    // Returns true when the tenant has part of its memory budget reserved and
+    // the rest may be too small for the largest task. A request whose response
+    // may be that large is then rejected before the response is built.
     virtual bool TenantNearBound(std::string_view tenant) = 0;
 
   protected:
@@ -106,7 +106,7 @@ class Api {
     // `admission` is returned as it is. Either way the request is counted
     // and logged. Never throws: an unexpected exception becomes a 500
     // internal_error and an error log line. A long poll ends early, and
-    // answers with the task as it is, when `connection` reports a
+    // responds with the task's current state, when `connection` reports a
     // disconnect. A response body over 4 KiB that `connection` has no
     // budget for becomes a 429.
     boost::asio::awaitable<Response> Handle(const Request& request, std::string_view request_id,

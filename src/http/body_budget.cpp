@@ -30,13 +30,15 @@ void BodyBudget::Reservation::Release() {
     }
     const std::lock_guard lock(budget_->mutex_);
     *tenant_bytes_ -= bytes_;
+    budget_->reserved_total_.fetch_sub(bytes_, std::memory_order_relaxed);
     budget_ = nullptr;
     tenant_bytes_ = nullptr;
     bytes_ = 0;
 }
 
 bool BodyBudget::NearBound(std::string_view tenant, std::uint64_t bytes) {
-    if (max_per_tenant_ == 0) {
+    // Most requests come while no body is reserved, and skip the lock.
+    if (max_per_tenant_ == 0 || reserved_total_.load(std::memory_order_relaxed) == 0) {
         return false;
     }
     const std::lock_guard lock(mutex_);
@@ -60,6 +62,7 @@ bool BodyBudget::TryReserve(std::string_view tenant, std::uint64_t bytes,
         return false;
     }
     reserved += bytes;
+    reserved_total_.fetch_add(bytes, std::memory_order_relaxed);
     reservation.budget_ = this;
     reservation.tenant_bytes_ = &reserved;
     reservation.bytes_ = bytes;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -17,8 +18,8 @@ namespace conveyor::http {
 // seen, which the API keys file bounds.
 class BodyBudget {
   public:
-    // The bytes of one admitted body, given back when the reservation is
-    // destroyed. Move-only; a default-constructed one holds nothing.
+    // A reservation of one admitted body's bytes, given back when it is
+    // destroyed. Move-only. A default-constructed one reserves nothing.
     class Reservation {
       public:
         Reservation() = default;
@@ -41,14 +42,14 @@ class BodyBudget {
 
     // Reserves `bytes` for a body of `tenant` and fills `reservation`, or
     // returns false, leaving it empty, when the tenant would pass its bound.
-    // A body is always admitted when the tenant holds nothing, so a bound
-    // below the largest body still lets bodies through one at a time.
+    // A body is always admitted when the tenant has nothing reserved, so a
+    // bound below the largest body still lets bodies through one at a time.
     bool TryReserve(std::string_view tenant, std::uint64_t bytes, Reservation& reservation);
 
     std::uint64_t MaxPerTenant() const { return max_per_tenant_; }
 
-    // Returns true when `tenant` holds a reservation and has less than
-    // `bytes` left before its bound.
+    // Returns true when `tenant` has bytes reserved and less than `bytes`
+    // left before its bound.
     bool NearBound(std::string_view tenant, std::uint64_t bytes);
 
   private:
@@ -61,6 +62,8 @@ class BodyBudget {
 
     const std::uint64_t max_per_tenant_;
     std::mutex mutex_;
+    // Bytes reserved by all tenants, so NearBound can skip the lock at 0.
+    std::atomic<std::uint64_t> reserved_total_{0};
     // Reserved bytes of each tenant, guarded by mutex_; entries are never
     // erased, so a Reservation may keep a pointer to its count.
     std::unordered_map<std::string, std::uint64_t, TenantHash, std::equal_to<>> per_tenant_;

@@ -76,7 +76,7 @@ HeaderParse ParseBufferedHeader(std::string_view bytes, std::size_t max_header_b
     const std::size_t from = scanned > 3 ? scanned - 3 : 0;
     const std::size_t end = bytes.find(kEmptyLine, from);
     // A line that ends in LF alone would never end the header, so the
-    // request would wait for its timeout; it is refused at once instead.
+    // request would wait for its timeout. It is rejected at once instead.
     const std::size_t header_end = end == std::string_view::npos ? bytes.size() : end;
     for (std::size_t i = std::max<std::size_t>(scanned, 1); i < header_end; ++i) {
         if (bytes[i] == '\n' && bytes[i - 1] != '\r') {

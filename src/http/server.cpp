@@ -38,9 +38,9 @@ namespace beast = boost::beast;
 namespace beast_http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-// What a connection waits for. At the cap, the connection to close is
-// chosen by this order first, so that a connection which costs its client
-// the least to lose goes first, and an upload in progress goes last.
+// The kind of input or output a connection waits for. At the cap, the
+// connection to close is picked by this order first: the one that costs its
+// client least goes first, and an upload in progress goes last.
 enum class Wait : int {
     kNextRequest = 0,  // nothing of a request yet, or input discarded before a close
     kHeader = 1,       // the rest of a request's header
@@ -49,8 +49,8 @@ enum class Wait : int {
     kNothing = 4,      // the Api handles a request, long polls included: never closed
 };
 
-// One open connection, as the accept loop sees it when it looks for one to
-// close at the cap.
+// The state of one open connection that the accept loop reads when it
+// picks one to close at the cap.
 struct Connection {
     explicit Connection(beast::tcp_stream& connection_stream)
         : strand(connection_stream.get_executor()), stream(&connection_stream) {}
@@ -192,11 +192,10 @@ void LogCapReached(HttpServer::State& state) {
     }
 }
 
-// Returns the connection to close first to make room: of those that wait
-// for their client and are not being closed already, the one whose wait
-// comes first in the order of Wait, and of those the one that has waited
-// longest. Null when every connection is busy. Call with connections_mutex
-// held.
+// Returns the connection to close first to make room, or null when every
+// connection is busy. Of the connections that wait for their client and are
+// not already being closed, it picks the first kind in the order of Wait,
+// then the one that has waited longest. Call with connections_mutex held.
 std::shared_ptr<Connection> FirstToEvictLocked(const HttpServer::State& state) {
     std::shared_ptr<Connection> first;
     auto first_wait = Wait::kNothing;
@@ -511,7 +510,7 @@ asio::awaitable<beast::error_code> ReadBody(beast::tcp_stream& stream, beast::fl
     co_return std::get<0>(body_read);
 }
 
-// The connection as a request's handler sees it. StartWatching reads from
+// The connection, as a request's handler uses it. StartWatching reads from
 // the connection while the request is handled, to learn that the client
 // has gone: a long poll then stops waiting instead of holding its slot
 // until the wait ends. Data that arrives meanwhile, the start of a
@@ -586,8 +585,8 @@ class ServerConnectionHooks final : public ConnectionHooks {
     bool stopping_ = false;
 };
 
-// The tenant's body budget that one request holds until its response has
-// been written: the request body and the response body are both in memory
+// The reservations of the tenant's body budget for one request. They last
+// until the response has been written, because both bodies are in memory
 // until then.
 struct RequestBudget {
     BodyBudget::Reservation request_bytes;

@@ -22,9 +22,9 @@ struct ServerLimits {
     // Reading one request, headers and body, from its first byte; and
     // writing one response. Handling the request (a long poll) is not timed.
     Millis request_timeout{30'000};
-    // Open connections. At the cap, a new connection takes the place of the
-    // one that has waited longest for its client to send; while every
-    // connection works on a request, new ones wait.
+    // Open connections. At the cap, a new connection replaces one that waits
+    // for its client (see Wait in server.cpp). New ones wait while every
+    // connection has a request in progress.
     std::size_t max_connections = 10'000;
     // Bytes of submission bodies each tenant may have in the server at once;
     // null is no bound. Outlives the server.

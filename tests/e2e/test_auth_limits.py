@@ -928,7 +928,7 @@ def test_unread_responses_count_against_the_body_budget(start_server):
     try:
         unread.connect(("127.0.0.1", server.port))
         unread.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        # The first bytes of the response show that the server holds it.
+        # The first bytes of the response show that the server has reserved it.
         first = unread.recv(16, socket.MSG_PEEK)
         while_unread = server.request("GET", path)
     finally:
