@@ -585,9 +585,9 @@ class ServerConnectionHooks final : public ConnectionHooks {
     bool stopping_ = false;
 };
 
-// The reservations of the tenant's body budget for one request. They last
-// until the response has been written, because both bodies are in memory
-// until then.
+// The reservations of the tenant's body budget for one request. The
+// request's body is freed, and its bytes given back, once the Api has
+// answered; the response's bytes last until it has been written.
 struct RequestBudget {
     BodyBudget::Reservation request_bytes;
     BodyBudget::Reservation response_bytes;
@@ -640,6 +640,10 @@ asio::awaitable<std::optional<Response>> AnswerRequest(
     Response response =
         co_await state.api.Handle(request, request_id, std::move(admission), &hooks);
     co_await hooks.Stop();
+    // The body is not needed to send the response. Freeing it here means
+    // that a client which has its answer also has its budget back.
+    std::string().swap(parser.get().body());
+    budget.request_bytes = BodyBudget::Reservation();
     if (body_unread) {
         after = AfterResponse::kDiscardAndClose;
     } else {
