@@ -586,8 +586,8 @@ class ServerConnectionHooks final : public ConnectionHooks {
 };
 
 // The reservations of the tenant's body budget for one request. The
-// request's body is freed, and its bytes given back, once the Api has
-// answered; the response's bytes last until it has been written.
+// request's body is freed, and its bytes are returned, when Api::Handle
+// returns. The response's bytes are held until the response is written.
 struct RequestBudget {
     BodyBudget::Reservation request_bytes;
     BodyBudget::Reservation response_bytes;
@@ -640,8 +640,8 @@ asio::awaitable<std::optional<Response>> AnswerRequest(
     Response response =
         co_await state.api.Handle(request, request_id, std::move(admission), &hooks);
     co_await hooks.Stop();
-    // The body is not needed to send the response. Freeing it here means
-    // that a client which has its answer also has its budget back.
+    // Sending the response does not need the request body. Freeing it now
+    // means that a client which has read its response has its budget back.
     std::string().swap(parser.get().body());
     budget.request_bytes = BodyBudget::Reservation();
     if (body_unread) {
