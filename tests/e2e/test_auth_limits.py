@@ -431,7 +431,7 @@ def read_response_head(sock, timeout):
     return sock.recv(4096)
 
 
-def test_new_connection_at_the_cap_replaces_the_longest_waiting(start_server):
+def test_cap_evicts_longest_waiting(start_server):
     server = start_server("api", "--max-connections", "3")
     request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     silent = socket.create_connection(("127.0.0.1", server.port), timeout=10)
@@ -463,7 +463,7 @@ def test_new_connection_at_the_cap_replaces_the_longest_waiting(start_server):
     assert evicted >= 1
 
 
-def test_connections_over_the_cap_wait_while_all_are_busy(start_server):
+def test_cap_queues_when_all_busy(start_server):
     server = start_server("api", "--max-connections", "2")
     task = server.request("POST", "/v1/tasks", {"text": "stays pending"})[2]
     poll = f"GET /v1/tasks/{task['task_id']}?wait=5 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
@@ -774,7 +774,7 @@ def test_max_waiting_per_tenant_default_with_keys(authed):
     assert limits["max_waiting_per_tenant"] in (1000, "1000")
 
 
-def test_long_poll_of_a_gone_client_frees_its_place(start_server, keys_file):
+def test_gone_long_poll_frees_place(start_server, keys_file):
     path, keys = keys_file
     server = start_server("api", "--api-keys-file", str(path), "--max-waiting-per-tenant", "1")
     alpha = bearer(keys["alpha"])
@@ -839,7 +839,7 @@ def test_huge_declared_body_without_key_is_401(authed, path):
     assert headers.get("www-authenticate", "").startswith("Bearer")
 
 
-def test_stalled_bodies_at_the_cap_do_not_block_healthz(start_server):
+def test_stalled_bodies_spare_healthz(start_server):
     server = start_server("api", "--max-connections", "4")
     # Each sends a header that promises a body and never sends it.
     stalled = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(4)]
@@ -858,7 +858,7 @@ def test_stalled_bodies_at_the_cap_do_not_block_healthz(start_server):
     assert answered_after < 5, "a connection waiting for a body makes room at the cap"
 
 
-def test_body_bytes_per_tenant_are_bounded(start_server, keys_file):
+def test_tenant_body_bytes_bounded(start_server, keys_file):
     path, keys = keys_file
     server = start_server("api", "--api-keys-file", str(path), "--max-body-bytes-per-tenant", "1000")
     body = json.dumps({"text": "x" * 800}).encode()
@@ -876,7 +876,7 @@ def test_body_bytes_per_tenant_are_bounded(start_server, keys_file):
         holding.close()
     # The server frees the held body before it sends its response, so the
     # bytes are back by the time the client has read it.
-    after = server.request("POST", "/v1/tasks", {"text": "y" * 800}, bearer(keys["alpha"]))
+    next_post = server.request("POST", "/v1/tasks", {"text": "y" * 800}, bearer(keys["alpha"]))
 
     assert over == 429
     assert over_body["code"] == "rate_limited"
@@ -884,10 +884,10 @@ def test_body_bytes_per_tenant_are_bounded(start_server, keys_file):
     assert retry_after_seconds(headers) >= 1
     assert other_tenant[0] == 202, "the bound is per tenant"
     assert held_status == 202, "the body that holds the bytes is still accepted"
-    assert after[0] == 202, "bytes are given back before the body's response is sent"
+    assert next_post[0] == 202, "bytes are given back before the body's response is sent"
 
 
-def test_upload_in_progress_outlasts_idle_connections_at_the_cap(start_server):
+def test_upload_outlasts_idle_connections(start_server):
     server = start_server("api", "--max-connections", "3")
     body = json.dumps({"text": "an upload in progress"}).encode()
     uploading = socket.create_connection(("127.0.0.1", server.port), timeout=10)
@@ -913,7 +913,7 @@ def test_upload_in_progress_outlasts_idle_connections_at_the_cap(start_server):
     assert upload_status == 202, "the upload that waited longest still completes"
 
 
-def test_unread_responses_count_against_the_body_budget(start_server):
+def test_unread_responses_use_budget(start_server):
     server = start_server("api", "--max-body-bytes-per-tenant", "8000000")
     # Each escape is six bytes of JSON, so the text's response is about 6 MB.
     task = server.request("POST", "/v1/tasks", '{"text": "' + "\\u0001" * 1_000_000 + '"}')
