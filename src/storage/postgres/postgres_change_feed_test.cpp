@@ -21,6 +21,8 @@ using namespace std::chrono_literals;
 
 constexpr UnixMillis kT0 = 1'750'000'000'000;
 constexpr char kTenant[] = "acme";
+// How long a test waits for a notification before it fails.
+constexpr auto kPatience = std::chrono::seconds(30);
 
 NewTask MakeTask(UnixMillis created_at, int max_attempts = 3) {
     NewTask task;
@@ -100,9 +102,11 @@ class PostgresChangeFeedTest : public postgres_test::DatabaseTest {
     }
 
     // Calls Wait until the feed's session has run LISTEN, so that nothing
-    // the test does next is missed. Bounded to about 10 s.
+    // the test does next is missed. Bounded to 30 s, which leaves room for
+    // a machine busy with other tests.
     void AwaitListening() {
-        for (int round = 0; round < 200; ++round) {
+        const auto deadline = std::chrono::steady_clock::now() + kPatience;
+        while (std::chrono::steady_clock::now() < deadline) {
             Result<std::vector<Change>> changes = feed_->Wait(50ms);
             ASSERT_TRUE(changes.ok()) << changes.status().message();
             if (ListeningSessions() > 0) {
@@ -112,10 +116,11 @@ class PostgresChangeFeedTest : public postgres_test::DatabaseTest {
         FAIL() << "the change feed never ran LISTEN";
     }
 
-    // Collects changes until `done` holds for them or about 10 s pass.
+    // Collects changes until `done` holds for them or 30 s pass.
     std::vector<Change> CollectUntil(const std::function<bool(const std::vector<Change>&)>& done) {
         std::vector<Change> collected;
-        for (int round = 0; round < 100 && !done(collected); ++round) {
+        const auto deadline = std::chrono::steady_clock::now() + kPatience;
+        while (!done(collected) && std::chrono::steady_clock::now() < deadline) {
             Result<std::vector<Change>> changes = feed_->Wait(100ms);
             if (!changes.ok()) {
                 ADD_FAILURE() << "Wait failed: " << changes.status().message();
