@@ -1,5 +1,6 @@
 #include "app/server_command.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -7,7 +8,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -51,6 +54,8 @@ constexpr Millis kFallbackPoll{1000};
 constexpr Millis kFeedWait{1000};
 constexpr Millis kFeedRetryMax{5000};
 constexpr Millis kStartupWait{60'000};
+// How often memory that malloc keeps free is returned to the system.
+constexpr Millis kTrimInterval{10'000};
 // Room in a request body for the JSON around the text: every byte of text
 // may take up to six bytes when escaped (\u0000).
 constexpr std::uint64_t kEnvelopeBytes = 64 * 1024;
@@ -155,6 +160,35 @@ class ChangeFeedReader {
     http::TaskWatcher& watcher_;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
+};
+
+// Returns the memory that malloc keeps free to the system, every
+// kTrimInterval, on `pool`. glibc keeps freed memory in its arenas, so
+// without this the process would stay at the size of its largest burst of
+// requests for as long as it runs.
+class MemoryTrimmer {
+  public:
+    MemoryTrimmer(asio::io_context& io, asio::thread_pool& pool) : timer_(io), pool_(pool) {
+        Schedule();
+    }
+
+    MemoryTrimmer(const MemoryTrimmer&) = delete;
+    MemoryTrimmer& operator=(const MemoryTrimmer&) = delete;
+
+  private:
+    void Schedule() {
+        timer_.expires_after(kTrimInterval);
+        timer_.async_wait([this](const boost::system::error_code& error) {
+            if (error) {
+                return;
+            }
+            asio::post(pool_, [] { malloc_trim(0); });
+            Schedule();
+        });
+    }
+
+    asio::steady_timer timer_;
+    asio::thread_pool& pool_;
 };
 
 // Returns the --database value fit for a log line: a password in the
@@ -464,6 +498,7 @@ int RunServerCommand(ServerMode mode, const Settings& settings) {
         log::Warn("main", "fault injection is on; use it only in tests");
     }
 
+    const MemoryTrimmer trimmer(io, cpu_pool);
     std::vector<std::thread> threads;
     for (int i = 1; i < io_threads; ++i) {
         threads.emplace_back([&io] { io.run(); });
