@@ -17,7 +17,7 @@ RUN apt-get update \
         build-essential cmake ninja-build pkg-config \
         libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
         libsqlite3-dev libpq-dev libicu-dev libstemmer-dev \
-        libspdlog-dev libfmt-dev libcli11-dev libssl-dev \
+        libspdlog-dev libfmt-dev libcli11-dev nettle-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

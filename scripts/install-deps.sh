@@ -8,7 +8,7 @@ packages=(
     build-essential cmake ninja-build pkg-config
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
     libsqlite3-dev sqlite3 libpq-dev libicu-dev libstemmer-dev
-    libspdlog-dev libfmt-dev libcli11-dev libssl-dev
+    libspdlog-dev libfmt-dev libcli11-dev nettle-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     python3 python3-pytest python3-jsonschema
     postgresql curl

@@ -1,10 +1,11 @@
 #include "core/crypto.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 
 #include <array>
+#include <cstdint>
 
 namespace conveyor {
 namespace {
@@ -34,22 +35,25 @@ int DecodeChar(char c) {
 }  // namespace
 
 std::string Sha256(std::string_view data) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int length = 0;
-    EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr);
-    return std::string(reinterpret_cast<const char*>(digest.data()), length);
+    sha256_ctx context;
+    sha256_init(&context);
+    sha256_update(&context, data.size(), reinterpret_cast<const std::uint8_t*>(data.data()));
+    std::array<std::uint8_t, SHA256_DIGEST_SIZE> digest{};
+    sha256_digest(&context, digest.size(), digest.data());
+    return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
-    unsigned int length = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-         reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(), &length);
-    return std::string(reinterpret_cast<const char*>(mac.data()), length);
+    hmac_sha256_ctx context;
+    hmac_sha256_set_key(&context, key.size(), reinterpret_cast<const std::uint8_t*>(key.data()));
+    hmac_sha256_update(&context, data.size(), reinterpret_cast<const std::uint8_t*>(data.data()));
+    std::array<std::uint8_t, SHA256_DIGEST_SIZE> mac{};
+    hmac_sha256_digest(&context, mac.size(), mac.data());
+    return std::string(reinterpret_cast<const char*>(mac.data()), mac.size());
 }
 
 bool ConstantTimeEqual(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+    return a.size() == b.size() && memeql_sec(a.data(), b.data(), a.size()) != 0;
 }
 
 std::string Base64UrlEncode(std::string_view data) {

@@ -1,10 +1,12 @@
 #include "core/ids.hpp"
 
-#include <openssl/rand.h>
+#include <sys/random.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace conveyor {
@@ -27,10 +29,20 @@ bool IsHexDigit(char c) {
 }  // namespace
 
 void FillSecureRandom(std::span<std::byte> out) {
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(out.size())) !=
-        1) {
-        std::fputs("fatal: the secure random source failed\n", stderr);
-        std::abort();
+    // getrandom blocks only until the kernel's pool is first seeded, at
+    // boot. A signal can end a call early, so the rest is requested again.
+    std::size_t filled = 0;
+    while (filled < out.size()) {
+        const ssize_t got = getrandom(out.data() + filled, out.size() - filled, 0);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            std::fprintf(stderr, "fatal: getrandom failed: %s\n",
+                         got < 0 ? std::strerror(errno) : "no bytes returned");
+            std::abort();
+        }
+        filled += static_cast<std::size_t>(got);
     }
 }
 
