@@ -19,6 +19,7 @@ bench/wrk/submit.lua at 64 connections for the whole run, as `make bench`
 does at its maximum rate, and `perf record -a -g` samples the machine for
 a few seconds in the middle, to show which processes and libraries use
 the CPU.
+
 Needs the release build, wrk and perf (Debian: linux-perf), and runs as
 root or with perf_event_paranoid at -1 or lower.
 

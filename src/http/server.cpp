@@ -178,7 +178,7 @@ struct InFlight {
 
 asio::awaitable<void> RunSession(std::shared_ptr<HttpServer::State> state, tcp::socket socket);
 
-// Logs, at most once a minute, that the connection cap was reached. Runs on
+// Logs that the connection cap was reached, once a minute at most. Runs on
 // the accept strand.
 void LogCapReached(HttpServer::State& state) {
     constexpr auto kLogInterval = std::chrono::minutes(1);

@@ -212,7 +212,7 @@ const Statement kComplete{
 
 // One statement completes a whole batch, so the statement-level trigger that
 // counts changes of state runs once for it. The rows are locked first, in
-// task_id order as RenewLeases locks them, so the two cannot deadlock; the
+// task_id order as RenewLeases locks them, so the two cannot deadlock. The
 // `= ANY($1)` keeps the update on the primary key rather than on all the
 // owner's leases.
 const Statement kCompleteBatch{
