@@ -524,9 +524,9 @@ class Bench:
     def backend_cost_growth(self, backend):
         """Grow one database through the sizes in order and measure at each.
 
-        The first pass at a size fills the table to it; the later passes find
-        it full and only time the calls again, so each size gets as many runs
-        as the other figures. The fill's figures come from the first pass.
+        The first pass at a size fills the table to it. The later passes find
+        it full and only time the calls, so each size gets as many runs as
+        the other figures. The fill's figures come from the first pass.
         """
         database = self.workspace.database(backend)
         try:
