@@ -491,12 +491,16 @@ asio::awaitable<Response> Api::Submit(Context& context) {
                               "Send the task as a JSON body with Content-Type: application/json.",
                               request);
     }
-    if (const auto encoding = request.find(beast_http::field::content_encoding);
-        encoding != request.end() && !boost::beast::iequals(encoding->value(), "identity")) {
-        co_return MakeProblem(ErrorCode::kUnsupportedMediaType,
-                              "Content-Encoding " + std::string(encoding->value()) +
-                                  " is not supported; send the body uncompressed.",
-                              request);
+    // Every Content-Encoding field is checked, so a second field cannot hide
+    // a compressed body behind a first one with the value identity.
+    const auto encodings = request.equal_range(beast_http::field::content_encoding);
+    for (auto encoding = encodings.first; encoding != encodings.second; ++encoding) {
+        if (!boost::beast::iequals(encoding->value(), "identity")) {
+            co_return MakeProblem(ErrorCode::kUnsupportedMediaType,
+                                  "Content-Encoding " + std::string(encoding->value()) +
+                                      " is not supported; send the body uncompressed.",
+                                  request);
+        }
     }
     std::optional<IdempotencyKey> key;
     if (request.count("Idempotency-Key") > 1) {

@@ -145,6 +145,17 @@ def test_compressed_body_is_415(server):
     assert_problem(server.request("POST", "/v1/tasks", body, headers), 415, "unsupported_media_type")
 
 
+def test_second_content_encoding_is_415(server):
+    raw = (
+        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Encoding: identity\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n"
+        b"Connection: close\r\n\r\n{\"text\":\"a\"}"
+    )
+    responses = split_responses(exchange(server, raw))
+    assert responses[0][0] == 415
+    assert json.loads(responses[0][2])["code"] == "unsupported_media_type"
+
+
 @pytest.mark.parametrize("charset", ["latin1", "utf-16"])
 def test_non_utf8_charset_is_415(server, charset):
     body = json.dumps({"text": "a"}).encode()
