@@ -52,6 +52,16 @@ def split_responses(data):
     return responses
 
 
+def submit_with_fields(server, fields):
+    """Send a small submission with the raw header `fields` added. Return its status and code."""
+    raw = (
+        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + fields +
+        b"Content-Length: 12\r\nConnection: close\r\n\r\n{\"text\":\"a\"}"
+    )
+    status, _, body = split_responses(exchange(server, raw))[0]
+    return status, json.loads(body).get("code")
+
+
 def test_head_answers_without_body(server):
     data = exchange(
         server,
@@ -146,14 +156,10 @@ def test_compressed_body_is_415(server):
 
 
 def test_second_content_encoding_is_415(server):
-    raw = (
-        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Encoding: identity\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n"
-        b"Connection: close\r\n\r\n{\"text\":\"a\"}"
-    )
-    responses = split_responses(exchange(server, raw))
-    assert responses[0][0] == 415
-    assert json.loads(responses[0][2])["code"] == "unsupported_media_type"
+    fields = b"Content-Encoding: identity\r\nContent-Encoding: gzip\r\n"
+    status, code = submit_with_fields(server, fields)
+    assert status == 415
+    assert code == "unsupported_media_type"
 
 
 @pytest.mark.parametrize("charset", ["latin1", "utf-16"])
@@ -164,14 +170,9 @@ def test_non_utf8_charset_is_415(server, charset):
 
 
 def test_two_idempotency_keys_are_rejected(server):
-    raw = (
-        b"POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Idempotency-Key: a\r\nIdempotency-Key: b\r\nContent-Length: 12\r\n"
-        b"Connection: close\r\n\r\n{\"text\":\"a\"}"
-    )
-    responses = split_responses(exchange(server, raw))
-    assert responses[0][0] == 400
-    assert json.loads(responses[0][2])["code"] == "invalid_idempotency_key"
+    status, code = submit_with_fields(server, b"Idempotency-Key: a\r\nIdempotency-Key: b\r\n")
+    assert status == 400
+    assert code == "invalid_idempotency_key"
 
 
 @pytest.mark.parametrize(
