@@ -39,6 +39,12 @@ constexpr std::string_view kWaitLimitedRetryAfter = "1";
 // memory budget.
 constexpr std::size_t kSmallResponseBytes = 4 * 1024;
 
+// A task read from the store, with its JSON as GET /v1/tasks/{id} sends it.
+struct RenderedTask {
+    Task task;
+    std::string json;
+};
+
 // The tenant of every request while authentication is off.
 constexpr std::string_view kDefaultTenant = "";
 
@@ -621,11 +627,18 @@ asio::awaitable<Response> Api::GetTask(Context& context) {
 
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
-    auto load = [this, &context, &task_id, include_text] {
-        return store_.Get(context.tenant, task_id, include_text);
+    // The JSON is written on the database thread too. With its text, a task
+    // can be megabytes of JSON, which would hold up the network thread.
+    auto load = [this, &context, &task_id, include_text]() -> Result<RenderedTask> {
+        Result<Task> found = store_.Get(context.tenant, task_id, include_text);
+        if (!found.ok()) {
+            return found.status();
+        }
+        std::string json = TaskToJson(*found, true);
+        return RenderedTask{std::move(*found), std::move(json)};
     };
-    Result<Task> task = co_await RunBlocking(db_pool_, load);
-    if (task.ok() && !IsTerminal(task->status) && wait_seconds > 0) {
+    Result<RenderedTask> task = co_await RunBlocking(db_pool_, load);
+    if (task.ok() && !IsTerminal(task->task.status) && wait_seconds > 0) {
         WaitLimit::Slot slot;
         if (guards_.wait_limit != nullptr) {
             const WaitLimit::Outcome outcome = guards_.wait_limit->TryAdmit(context.tenant, slot);
@@ -646,9 +659,9 @@ asio::awaitable<Response> Api::GetTask(Context& context) {
         }
         co_return MakeStorageProblem(task.status(), request, context.request_id);
     }
-    Response response = MakeJsonResponse(beast_http::status::ok, TaskToJson(*task, true), request);
-    if (!IsTerminal(task->status)) {
-        response.set(beast_http::field::retry_after, RetryAfterSeconds(*task, NowMillis()));
+    Response response = MakeJsonResponse(beast_http::status::ok, std::move(task->json), request);
+    if (!IsTerminal(task->task.status)) {
+        response.set(beast_http::field::retry_after, RetryAfterSeconds(task->task, NowMillis()));
     }
     co_return response;
 }
@@ -724,28 +737,37 @@ asio::awaitable<Response> Api::ListTasks(Context& context) {
         }
     }
 
-    auto page = co_await RunBlocking(db_pool_, [this, &query] { return store_.List(query); });
-    if (!page.ok()) {
-        co_return MakeStorageProblem(page.status(), request, context.request_id);
+    // The page is written on the database thread too, because a page of
+    // tasks with large metadata is megabytes of JSON.
+    auto body =
+        co_await RunBlocking(db_pool_, [this, &query, &fingerprint]() -> Result<std::string> {
+            auto page = store_.List(query);
+            if (!page.ok()) {
+                return page.status();
+            }
+            std::string json = "{\"items\":[";
+            for (std::size_t i = 0; i < page->items.size(); ++i) {
+                if (i > 0) {
+                    json.push_back(',');
+                }
+                AppendTaskJson(json, page->items[i], false);
+            }
+            json += "],\"next_cursor\":";
+            if (page->has_more && !page->items.empty()) {
+                const Task& last = page->items.back();
+                json.push_back('"');
+                json += EncodeCursor({last.created_at, last.task_id}, fingerprint, cursor_key_);
+                json.push_back('"');
+            } else {
+                json += "null";
+            }
+            json.push_back('}');
+            return json;
+        });
+    if (!body.ok()) {
+        co_return MakeStorageProblem(body.status(), request, context.request_id);
     }
-    std::string body = "{\"items\":[";
-    for (std::size_t i = 0; i < page->items.size(); ++i) {
-        if (i > 0) {
-            body.push_back(',');
-        }
-        AppendTaskJson(body, page->items[i], false);
-    }
-    body += "],\"next_cursor\":";
-    if (page->has_more && !page->items.empty()) {
-        const Task& last = page->items.back();
-        body.push_back('"');
-        body += EncodeCursor({last.created_at, last.task_id}, fingerprint, cursor_key_);
-        body.push_back('"');
-    } else {
-        body += "null";
-    }
-    body.push_back('}');
-    co_return MakeJsonResponse(beast_http::status::ok, std::move(body), request);
+    co_return MakeJsonResponse(beast_http::status::ok, std::move(*body), request);
 }
 
 asio::awaitable<Response> Api::CancelTask(Context& context) {
