@@ -162,10 +162,10 @@ class ChangeFeedReader {
     std::thread thread_;
 };
 
-// Returns the memory that malloc keeps free to the system, every
+// A timer that returns the memory malloc keeps free to the system, every
 // kTrimInterval, on `pool`. glibc keeps freed memory in its arenas, so
-// without this the process would stay at the size of its largest burst of
-// requests for as long as it runs.
+// without it the process stays near the size of its largest burst of
+// requests until it reuses that memory.
 class MemoryTrimmer {
   public:
     MemoryTrimmer(asio::io_context& io, asio::thread_pool& pool) : timer_(io), pool_(pool) {

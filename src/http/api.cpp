@@ -628,16 +628,21 @@ asio::awaitable<Response> Api::GetTask(Context& context) {
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(static_cast<std::int64_t>(wait_seconds * 1000));
     // The JSON is written on the database thread too. With its text, a task
-    // can be megabytes of JSON, which would hold up the network thread.
-    auto load = [this, &context, &task_id, include_text]() -> Result<RenderedTask> {
+    // can be megabytes of JSON, which would hold up the network thread. A
+    // read that a long poll may follow with another read skips the JSON.
+    auto load = [this, &context, &task_id, include_text](bool last_read) -> Result<RenderedTask> {
         Result<Task> found = store_.Get(context.tenant, task_id, include_text);
         if (!found.ok()) {
             return found.status();
         }
-        std::string json = TaskToJson(*found, true);
-        return RenderedTask{std::move(*found), std::move(json)};
+        RenderedTask rendered{std::move(*found), {}};
+        if (last_read || IsTerminal(rendered.task.status)) {
+            rendered.json = TaskToJson(rendered.task, true);
+        }
+        return rendered;
     };
-    Result<RenderedTask> task = co_await RunBlocking(db_pool_, load);
+    Result<RenderedTask> task =
+        co_await RunBlocking(db_pool_, [&load, wait_seconds] { return load(wait_seconds <= 0); });
     if (task.ok() && !IsTerminal(task->task.status) && wait_seconds > 0) {
         WaitLimit::Slot slot;
         if (guards_.wait_limit != nullptr) {
@@ -650,7 +655,7 @@ asio::awaitable<Response> Api::GetTask(Context& context) {
                                                  ? context.connection->StartWatching()
                                                  : asio::cancellation_slot();
         co_await watcher_.WaitForFinish(task_id, deadline, gone);
-        task = co_await RunBlocking(db_pool_, load);
+        task = co_await RunBlocking(db_pool_, [&load] { return load(true); });
     }
     if (!task.ok()) {
         if (task.status().code() == StatusCode::kNotFound) {

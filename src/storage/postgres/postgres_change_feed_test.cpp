@@ -116,7 +116,7 @@ class PostgresChangeFeedTest : public postgres_test::DatabaseTest {
         FAIL() << "the change feed never ran LISTEN";
     }
 
-    // Collects changes until `done` holds for them or 30 s pass.
+    // Collects changes until `done` returns true for them or 30 s pass.
     std::vector<Change> CollectUntil(const std::function<bool(const std::vector<Change>&)>& done) {
         std::vector<Change> collected;
         const auto deadline = std::chrono::steady_clock::now() + kPatience;
